@@ -1,0 +1,1 @@
+"""Readers and writers for each source or target shape (installed as ``sync_agent.connectors``)."""

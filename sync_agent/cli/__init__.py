@@ -1,0 +1,63 @@
+"""The ``sync-agent`` command line: one click group, one module per command.
+
+Errors from the project's exception family are caught once, in ``main``, and turned into a message
+on stderr and the exit code the error carries (see ``sync_agent.errors``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from sync_agent import __version__
+from sync_agent.cli.common import configure_logging
+from sync_agent.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, SyncAgentError
+
+logger = logging.getLogger(__name__)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sync-agent")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Format of log lines on stderr.")
+@click.option("-v", "--verbose", count=True, help="More detail in the log (-v: DEBUG).")
+@click.option("-q", "--quiet", count=True, help="Less detail in the log (-q: warnings and errors only).")
+@click.pass_context
+def cli(ctx: click.Context, log_format: str, verbose: int, quiet: int) -> None:
+    """Keep a school's exclusion records in step between the MIS, the register and the LA portal."""
+    ctx.ensure_object(dict)
+    ctx.obj["log_format"] = log_format
+    configure_logging(log_format=log_format, verbosity=verbose - quiet)
+
+
+def _register() -> None:
+    from sync_agent.cli import reconcile
+
+    cli.add_command(reconcile.reconcile)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line and return (or exit with) the documented exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="sync-agent", standalone_mode=False)
+    except SyncAgentError as exc:
+        click.echo(f"sync-agent: error: {exc}", err=True)
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("sync-agent: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo("sync-agent: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        code = EXIT_CANNOT_RUN
+    code = code if isinstance(code, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code

@@ -1,0 +1,224 @@
+"""One reconcile run from configuration to result: extract, map, validate, reconcile.
+
+Each input is read on its own, so a refused or unreadable export never stops the others: it is
+listed in the result's ``inputs`` as refused with the reason, the comparison that needed it is
+skipped (a refused exclusions export never turns the portal's records into ``missing_in_mis``),
+and the run exits 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sync_agent.calendar import SchoolCalendar
+from sync_agent.codelists import ReasonCodes, reason_codes
+from sync_agent.config import AgentConfig
+from sync_agent.errors import EXIT_ACTION_NEEDED, EXIT_CANNOT_RUN, EXIT_OK, ConfigError, InputRefused
+from sync_agent.extract import extract, sha256_of, wait_until_settled
+from sync_agent.mapper import map_records
+from sync_agent.mapping import Mapping, load_mapping
+from sync_agent.reconcile import ReconcileInput, reconcile
+from sync_agent.rejects import combine
+from sync_agent.result import Finding, InputSummary, Period, Reject, Result
+from sync_agent.validate import RECORD_COLUMNS, ValidatedRecords, validate_records
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedInput:
+    summary: InputSummary
+    validated: ValidatedRecords | None = None
+
+
+@dataclass
+class RunOutcome:
+    """A finished reconcile: the result model, the records behind it and the exit code."""
+
+    result: Result
+    mis: pd.DataFrame
+    portal: pd.DataFrame | None
+    exit_code: int
+    mappings: list[Mapping] = field(default_factory=list)
+
+
+def resolve_period(config: AgentConfig, academic_year: str | None, as_of: dt.date) -> tuple[dt.date, dt.date]:
+    """Return the period's first and last day: ``--academic-year``, else ``[period]``, else as_of's year."""
+    name = academic_year or config.period.academic_year
+    if name:
+        return SchoolCalendar.academic_year_bounds(name)
+    if config.period.from_ and config.period.to:
+        return config.period.from_, config.period.to
+    return SchoolCalendar.academic_year_bounds(SchoolCalendar.academic_year_of(as_of))
+
+
+def build_calendar(config: AgentConfig) -> SchoolCalendar:
+    if config.calendar.path:
+        return SchoolCalendar.from_file(config.resolve(config.calendar.path))
+    return SchoolCalendar.england()
+
+
+def expand_paths(config: AgentConfig, pattern: str) -> list[Path]:
+    """Return the files a source path names; a glob with no match yields the literal path."""
+    full = config.resolve(pattern)
+    if glob.has_magic(str(full)):
+        matches = sorted(Path(p) for p in glob.glob(str(full)))
+        return matches or [full]
+    return [full]
+
+
+def load_input(
+    path: Path, kind: str, mapping: Mapping, *, laestab: str, settle_seconds: float, reasons: ReasonCodes
+) -> LoadedInput:
+    """Extract, map and validate one export; a refused export comes back with status refused."""
+    summary = InputSummary(path=str(path), kind=kind)
+    try:
+        wait_until_settled(path, settle_seconds)
+        summary.sha256 = sha256_of(path)
+        raw = extract(path, mapping)
+    except InputRefused as exc:
+        logger.error("refused %s: %s", path, exc.reason)
+        summary.status, summary.reason = "refused", exc.reason
+        return LoadedInput(summary)
+    mapped = map_records(raw, mapping, defaults={"laestab": laestab} if mapping.kind == "exclusions" else None)
+    validated = validate_records(mapped, mapping, reasons)
+    if raw.rejects:
+        extra = pd.DataFrame(raw.rejects, columns=["line", "field", "value", "message"]).assign(file=str(path))
+        validated.rejects = combine([validated.rejects, extra])
+        validated.read += len(raw.rejects)
+    summary.records = len(validated.records)
+    summary.rejects = int(validated.rejects["line"].nunique()) if len(validated.rejects) else 0
+    summary.skipped_rows = dict(raw.skipped)
+    logger.info("%s: %d records accepted, %d rejected", path, summary.records, summary.rejects)
+    return LoadedInput(summary, validated)
+
+
+def _in_period(records: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
+    starts = records["start_date"]
+    return records[(starts >= pd.Timestamp(start)) & (starts <= pd.Timestamp(end))].reset_index(drop=True)
+
+
+def _empty_records() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in RECORD_COLUMNS})
+
+
+def _concat(inputs: list[LoadedInput]) -> pd.DataFrame:
+    frames = [i.validated.records for i in inputs if i.validated is not None]
+    return pd.concat(frames, ignore_index=True) if frames else _empty_records()
+
+
+def load_sources(config: AgentConfig, kind: str) -> tuple[list[LoadedInput], list[Mapping]]:
+    loaded, mappings = [], []
+    reasons = reason_codes(config.codes.newer_cbds_from)
+    for source in config.sources:
+        if source.kind != kind:
+            continue
+        mapping = load_mapping(source.mapping, config.base_dir)
+        expected = "exclusions" if kind == "exclusions" else kind
+        if mapping.kind != expected:
+            raise ConfigError(
+                f"{config.config_path}: source {source.path} is kind {kind!r} but mapping {mapping.name} reads "
+                f"{mapping.kind!r} exports; choose a {kind} mapping"
+            )
+        mappings.append(mapping)
+        for path in expand_paths(config, source.path):
+            loaded.append(load_input(path, kind, mapping, laestab=config.school.laestab,
+                                     settle_seconds=source.settle_seconds, reasons=reasons))
+    return loaded, mappings
+
+
+def load_portal(config: AgentConfig, portal_reader=None) -> tuple[LoadedInput | None, Mapping | None]:
+    """Read the portal's records from its export file, or through ``portal_reader`` in http mode."""
+    if config.portal is None:
+        return None, None
+    if config.portal.mode == "http":
+        if portal_reader is None:
+            raise ConfigError('[portal] mode = "http" needs the portal client; run through the sync-agent command')
+        return portal_reader(config), load_mapping("portal-json")
+    mapping = load_mapping(config.portal.mapping, config.base_dir)
+    if mapping.kind != "portal":
+        raise ConfigError(f"[portal] mapping {mapping.name} reads {mapping.kind!r} exports, not portal exports")
+    path = config.resolve(config.portal.path)
+    reasons = reason_codes(config.codes.newer_cbds_from)
+    loaded = load_input(path, "portal", mapping, laestab=config.school.laestab, settle_seconds=0, reasons=reasons)
+    return loaded, mapping
+
+
+def run_reconcile(
+    config: AgentConfig,
+    *,
+    as_of: dt.date,
+    academic_year: str | None = None,
+    now: dt.datetime | None = None,
+    portal_reader=None,
+) -> RunOutcome:
+    """Run extract, map, validate and reconcile for one school; return the result and exit code."""
+    period_from, period_to = resolve_period(config, academic_year, as_of)
+    calendar = build_calendar(config)
+    exclusions, mappings = load_sources(config, "exclusions")
+    if not exclusions:
+        raise ConfigError(f"{config.config_path}: no [[sources]] entry of kind \"exclusions\"; add the MIS export")
+    portal_input, portal_mapping = load_portal(config, portal_reader)
+    if portal_mapping is not None:
+        mappings.append(portal_mapping)
+
+    inputs = exclusions + ([portal_input] if portal_input else [])
+    refused = [i for i in inputs if i.summary.status == "refused"]
+    mis = _in_period(_concat(exclusions), period_from, period_to)
+    portal = None
+    if portal_input is not None and portal_input.validated is not None and not refused:
+        portal = _in_period(portal_input.validated.records, period_from, period_to)
+    if refused:
+        logger.warning("comparison with the portal skipped: %d input(s) refused", len(refused))
+        if any(i.summary.kind == "exclusions" for i in refused):
+            mis = mis.iloc[0:0]
+
+    findings = reconcile(ReconcileInput(mis=mis, portal=portal, as_of=as_of, calendar=calendar))
+    rejects = combine([i.validated.rejects for i in inputs if i.validated is not None])
+    result = build_result(config, findings, rejects, [i.summary for i in inputs], as_of, (period_from, period_to), now)
+    return RunOutcome(result, mis, portal, exit_code_for(result), mappings)
+
+
+def build_result(config, findings: pd.DataFrame, rejects: pd.DataFrame, inputs, as_of, period, now) -> Result:
+    records = findings.astype(object).where(findings.notna(), None).to_dict("records") if len(findings) else []
+    models = []
+    for row in records:
+        start = row.get("start_date")
+        row["start_date"] = pd.Timestamp(start).date() if start is not None else None
+        row["age_school_days"] = int(row["age_school_days"]) if row.get("age_school_days") is not None else None
+        row["extra"] = row.get("extra") or {}
+        models.append(Finding(**row))
+    summary: dict[str, int] = {}
+    for model in models:
+        summary[model.kind] = summary.get(model.kind, 0) + 1
+    reject_models = [
+        Reject(file=r["file"], line=None if pd.isna(r["line"]) else int(r["line"]),
+               field=r["field"], value=None if r["value"] is None else str(r["value"]), message=r["message"])
+        for r in rejects.to_dict("records")
+    ]
+    return Result(
+        generated_at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+        as_of=as_of,
+        period=Period(**{"from": period[0], "to": period[1]}),
+        school={"laestab": config.school.laestab, "name": config.school.name},
+        inputs=list(inputs),
+        summary=summary,
+        findings=models,
+        rejects=reject_models,
+    )
+
+
+def exit_code_for(result: Result) -> int:
+    """2 if an input was refused; 1 if an open error finding or a rejected row needs action; else 0."""
+    if any(i.status == "refused" for i in result.inputs):
+        return EXIT_CANNOT_RUN
+    if result.rejects or any(f.severity == "error" and f.status == "open" for f in result.findings):
+        return EXIT_ACTION_NEEDED
+    return EXIT_OK
+

@@ -1,0 +1,240 @@
+"""The reconcile step: MIS exclusions against portal records, each difference a finding.
+
+Both sides arrive validated and already limited to the period. Duplicates within a source are
+flagged and set aside, the rest are paired (``sync_agent.matching``), paired records are compared
+field by field a column at a time, and what is left unpaired is missing on one side.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sync_agent.findings import KINDS, finding_id, severity_of
+from sync_agent.mapper import EXTRA_PREFIX
+from sync_agent.matching import SchoolDayCounter, pair_records
+
+FINDING_COLUMNS = [
+    "kind", "laestab", "upn", "pupil", "category", "start_date", "field", "mis_value", "portal_value",
+    "age_school_days", "message", "extra",
+]
+_DUPLICATE_KEY = ["laestab", "upn", "category", "start_date", "start_session"]
+_CATEGORY_WORDS = {"suspension": "Suspension", "permanent": "Permanent exclusion", "lunchtime": "Lunchtime exclusion"}
+
+# Field compared -> the record columns holding it.
+COMPARED_FIELDS = [
+    "category", "start_date", "start_session", "end_date", "end_session", "sessions", "main_reason", "reasons",
+    "status", "upn",
+]
+
+
+@dataclass
+class ReconcileInput:
+    mis: pd.DataFrame  # validated exclusion records inside the period
+    portal: pd.DataFrame | None  # validated portal records inside the period; None when refused
+    as_of: dt.date
+    calendar: SchoolDayCounter
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Render a column for display and comparison: ISO dates, whole numbers, "" for blank."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        text = values.dt.strftime("%Y-%m-%d")
+    elif isinstance(values.dtype, pd.Int64Dtype) or pd.api.types.is_integer_dtype(values):
+        text = values.astype("Int64").astype("string")
+    else:
+        text = values.astype("string")
+    return text.fillna("").astype(object)
+
+
+def _reasons_beyond_main(frame: pd.DataFrame) -> pd.Series:
+    """The second and third reasons as a sorted, comma-separated set (their order carries no meaning)."""
+    second = frame["reason_2"].fillna("").astype(str)
+    third = frame["reason_3"].fillna("").astype(str)
+    pairs = np.where(second <= third, second + "," + third, third + "," + second)
+    return pd.Series(pairs, index=frame.index).str.strip(",").str.replace(",", ", ")
+
+
+def comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return the compared fields of ``frame`` as display text, one column per field."""
+    return pd.DataFrame(
+        {
+            "category": _text(frame["category"]),
+            "start_date": _text(frame["start_date"]),
+            "start_session": _text(frame["start_session"]),
+            "end_date": _text(frame["end_date"]),
+            "end_session": _text(frame["end_session"]),
+            "sessions": _text(frame["sessions"]),
+            "main_reason": _text(frame["reason_1"]),
+            "reasons": _reasons_beyond_main(frame),
+            "status": _text(frame["status"]),
+            "upn": _text(frame["upn"]),
+        },
+        index=frame.index,
+    )
+
+
+def pupil_names(frame: pd.DataFrame) -> pd.Series:
+    surname = frame["surname"].fillna("").astype(str)
+    forename = frame["forename"].fillna("").astype(str)
+    joined = surname + ", " + forename
+    return joined.where((surname != "") | (forename != ""), "").str.strip(", ")
+
+
+def _extras(frame: pd.DataFrame) -> list[dict[str, str]]:
+    columns = [c for c in frame.columns if c.startswith(EXTRA_PREFIX)]
+    if not columns:
+        return [{} for _ in range(len(frame))]
+    values = frame[columns].fillna("").astype(str)
+    names = [c.removeprefix(EXTRA_PREFIX) for c in columns]
+    return [{n: v for n, v in zip(names, row) if v != ""} for row in values.itertuples(index=False, name=None)]
+
+
+def _describe(frame: pd.DataFrame) -> pd.Series:
+    """'Suspension starting 2025-03-03 AM' for each record."""
+    words = frame["category"].map(_CATEGORY_WORDS).fillna("Exclusion")
+    session = frame["start_session"].fillna("").astype(str)
+    return words + " starting " + _text(frame["start_date"]) + np.where(session != "", " " + session, "")
+
+
+def _base(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "kind": kind,
+            "laestab": frame["laestab"].to_numpy(),
+            "upn": frame["upn"].to_numpy(),
+            "pupil": pupil_names(frame).to_numpy(),
+            "category": frame["category"].to_numpy(),
+            "start_date": frame["start_date"].to_numpy(),
+            "field": None,
+            "mis_value": None,
+            "portal_value": None,
+            "age_school_days": pd.array([pd.NA] * len(frame), dtype="Int64"),
+            "message": "",
+            "extra": [{}] * len(frame),
+        }
+    )
+
+
+def split_duplicates(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Set aside second and later copies of the same exclusion; return (kept, duplicate findings)."""
+    repeated = frame.duplicated(_DUPLICATE_KEY, keep="first")
+    copies = frame[repeated]
+    findings = _base(copies, "duplicate_record")
+    findings["field"] = side
+    where = "line " + copies["source_line"].astype(str).to_numpy()
+    if side == "portal":
+        where = "portal id " + copies["portal_id"].fillna("").astype(str).to_numpy()
+    label = "the MIS export" if side == "mis" else "the portal"
+    findings["message"] = (
+        _describe(copies).to_numpy() + f" is recorded more than once in {label} (copy at " + where + ")"
+    )
+    findings["extra"] = _extras(copies)
+    return frame[~repeated].reset_index(drop=True), findings
+
+
+def compare_pairs(mis: pd.DataFrame, portal: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Return one field_mismatch finding per differing field of each pair (blank on both sides matches)."""
+    left = mis.iloc[pairs["mis_row"].to_numpy()].reset_index(drop=True)
+    right = portal.iloc[pairs["portal_row"].to_numpy()].reset_index(drop=True)
+    left_values, right_values = comparable(left), comparable(right)
+    described = _describe(left)
+    extras = None
+    found = []
+    for field in COMPARED_FIELDS:
+        differs = (left_values[field] != right_values[field]).to_numpy()
+        if not differs.any():
+            continue
+        part = _base(left[differs], "field_mismatch")
+        part["field"] = field
+        mis_value = left_values.loc[differs, field].reset_index(drop=True)
+        portal_value = right_values.loc[differs, field].reset_index(drop=True)
+        part["mis_value"] = mis_value.to_numpy()
+        part["portal_value"] = portal_value.to_numpy()
+        portal_ids = right.loc[differs, "portal_id"].fillna("").astype(str).reset_index(drop=True)
+        part["message"] = (
+            described[differs].reset_index(drop=True) + f": {field.replace('_', ' ')} is "
+            + mis_value.replace("", "blank") + " in the MIS but " + portal_value.replace("", "blank")
+            + " on the portal (portal id " + portal_ids + ")"
+        ).to_numpy()
+        if extras is None:
+            extras = _extras(left)
+        part["extra"] = [extras[i] for i in np.flatnonzero(differs)]
+        found.append(part)
+    return pd.concat(found, ignore_index=True) if found else _base(mis.iloc[0:0], "field_mismatch")
+
+
+def missing_on_portal(mis: pd.DataFrame, as_of: dt.date, calendar: SchoolDayCounter) -> pd.DataFrame:
+    """Findings for MIS records the portal lacks, each with its age in school days on ``as_of``."""
+    pushable = mis[mis["status"] != "withdrawn"]
+    findings = _base(pushable, "missing_on_portal")
+    starts = pushable["start_date"].to_numpy(dtype="datetime64[D]")
+    today = np.full(len(starts), np.datetime64(as_of, "D"))
+    age = np.maximum(np.asarray(calendar.school_days_between(starts, today), dtype="int64"), 0) if len(starts) else np.array([], dtype="int64")
+    findings["age_school_days"] = pd.array(age, dtype="Int64")
+    findings["message"] = (
+        _describe(pushable).to_numpy() + " is in the MIS but not on the LA portal; it is "
+        + age.astype(str) + " school days old, and the LA must be told of every exclusion without delay"
+    )
+    findings["extra"] = _extras(pushable)
+    return findings
+
+
+def missing_in_mis(portal: pd.DataFrame) -> pd.DataFrame:
+    findings = _base(portal, "missing_in_mis")
+    findings["message"] = (
+        _describe(portal).to_numpy() + " is on the LA portal (portal id "
+        + portal["portal_id"].fillna("").astype(str).to_numpy() + ") but not in the MIS"
+    )
+    return findings
+
+
+def temporary_upns(mis: pd.DataFrame, portal: pd.DataFrame | None) -> pd.DataFrame:
+    frames = [mis[mis["upn_temporary"]]]
+    if portal is not None:
+        frames.append(portal[portal["upn_temporary"]])
+    records = pd.concat(frames, ignore_index=True).drop_duplicates(["laestab", "upn", "category", "start_date"])
+    findings = _base(records, "temporary_upn")
+    findings["message"] = (
+        _describe(records).to_numpy() + " carries the temporary UPN " + records["upn"].astype(str).to_numpy()
+    )
+    return findings
+
+
+def reconcile(data: ReconcileInput) -> pd.DataFrame:
+    """Compare the MIS with the portal; return findings as a frame with ``FINDING_COLUMNS`` and ids."""
+    mis, mis_duplicates = split_duplicates(data.mis, "mis")
+    parts = [mis_duplicates]
+    if data.portal is not None:
+        portal, portal_duplicates = split_duplicates(data.portal, "portal")
+        pairs = pair_records(mis, portal, data.calendar)
+        parts += [portal_duplicates, compare_pairs(mis, portal, pairs)]
+        unpaired_mis = mis.drop(index=mis.index[pairs["mis_row"].to_numpy()])
+        unpaired_portal = portal.drop(index=portal.index[pairs["portal_row"].to_numpy()])
+        parts += [missing_on_portal(unpaired_mis, data.as_of, data.calendar), missing_in_mis(unpaired_portal)]
+    parts.append(temporary_upns(mis, data.portal))
+    findings = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else _base(mis.iloc[0:0], "x")
+    return finalise(findings)
+
+
+def finalise(findings: pd.DataFrame) -> pd.DataFrame:
+    """Add severity, action and id; sort by kind, school, pupil and date; drop repeated ids."""
+    if findings.empty:
+        return findings.assign(severity=[], action=[], id=[])
+    findings = findings.copy()
+    findings["severity"] = [severity_of(k, f) for k, f in zip(findings["kind"], findings["field"])]
+    findings["action"] = findings["kind"].map({k: v.action for k, v in KINDS.items()})
+    starts = _text(findings["start_date"]) if pd.api.types.is_datetime64_any_dtype(findings["start_date"]) else findings["start_date"]
+    findings["id"] = [
+        finding_id(k, la, upn, cat, start or None, field)
+        for k, la, upn, cat, start, field in zip(
+            findings["kind"], findings["laestab"], findings["upn"], findings["category"], starts, findings["field"]
+        )
+    ]
+    order = {name: position for position, name in enumerate(KINDS)}
+    findings["_order"] = findings["kind"].map(order)
+    findings = findings.sort_values(["_order", "laestab", "upn", "start_date", "field"], kind="stable", na_position="first")
+    return findings.drop(columns="_order").drop_duplicates("id").reset_index(drop=True)

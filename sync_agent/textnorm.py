@@ -1,0 +1,49 @@
+"""Normalisation of keys, codes and header names typed by hand or pasted from other programs.
+
+Values from MIS exports carry trailing spaces, non-breaking spaces, zero-width characters and
+mixed case. Keys and codes are compared after ``normalise_key``; names keep their original text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pandas as pd
+
+# Format characters (Unicode category Cf) such as U+200B ZERO WIDTH SPACE, U+FEFF BYTE ORDER MARK
+# and U+200E LEFT-TO-RIGHT MARK are invisible, and str.strip() leaves most of them in place.
+_INVISIBLE = re.compile(r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+_SPACES = re.compile(r"\s+")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def clean_text(value: str) -> str:
+    """Return ``value`` in NFC with invisible characters removed and whitespace trimmed.
+
+    Non-breaking and other Unicode spaces inside the value become one ordinary space.
+    """
+    value = unicodedata.normalize("NFC", value)
+    value = _INVISIBLE.sub("", value)
+    return _SPACES.sub(" ", value).strip()
+
+
+def normalise_key(value: str) -> str:
+    """Return the form used to compare codes, labels and header names: cleaned and case-folded."""
+    return clean_text(value).casefold()
+
+
+def normalise_label(value: str) -> str:
+    """Return the form used to compare descriptive labels: as ``normalise_key``, punctuation as spaces.
+
+    "Damage to property", "damage-to-property" and "Damage  to Property." compare equal.
+    """
+    return _SPACES.sub(" ", _PUNCTUATION.sub(" ", normalise_key(value))).strip()
+
+
+def clean_column(values: pd.Series) -> pd.Series:
+    """Apply ``clean_text`` to a column of strings, vectorised; missing values become ""."""
+    text = values.fillna("").astype(str)
+    text = text.str.normalize("NFC")
+    text = text.str.replace(_INVISIBLE, "", regex=True)
+    return text.str.replace(_SPACES, " ", regex=True).str.strip()

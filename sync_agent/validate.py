@@ -1,0 +1,227 @@
+"""The validate step: canonical text columns become typed, checked exclusion records.
+
+Checks run a column at a time (a 200,000-row export is checked in well under a second); a row with
+any problem goes to the rejects with the file, the physical line, the column, the value and a
+message that says how to fix it, and the other rows carry on. Types are strict: a date must match
+the mapping's date format exactly (``0`` or ``1710201600`` is not a date), and a session count must
+be a whole number written as digits (``2.0`` is read as 2, ``1.5`` and ``true`` are rejected).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sync_agent.codelists import ReasonCodes
+from sync_agent.connectors.rawtable import LINE_COLUMN
+from sync_agent.mapper import EXTRA_PREFIX, MappedRecords
+from sync_agent.mapping import DATE_FIELDS, Mapping
+from sync_agent.rejects import combine, reject_rows
+from sync_agent.upn import check_upns
+
+_FORMAT_NAMES = {"%d/%m/%Y": "dd/mm/yyyy", "%Y-%m-%d": "yyyy-mm-dd", "%d-%m-%Y": "dd-mm-yyyy", "%d.%m.%Y": "dd.mm.yyyy"}
+_EARLIEST = pd.Timestamp("1900-01-01")
+_LATEST = pd.Timestamp("2100-12-31")
+_WHOLE_NUMBER = r"^\d+(\.0+)?$"
+_DECIMAL = r"^\d+(\.\d+)?$"
+
+RECORD_COLUMNS = [
+    "source_file", "source_line", "portal_id", "laestab", "upn", "upn_temporary", "surname", "forename",
+    "date_of_birth", "category", "reason_1", "reason_2", "reason_3", "start_date", "start_session",
+    "end_date", "end_session", "sessions", "status", "parents_notified_on", "la_notified_on",
+    "provision_from", "provision_type",
+]
+
+
+@dataclass
+class ValidatedRecords:
+    """Accepted records of one input (columns ``RECORD_COLUMNS`` plus extras) and its rejects."""
+
+    file: str
+    records: pd.DataFrame
+    rejects: pd.DataFrame
+    read: int  # records the input held, accepted or not
+
+
+class _Checker:
+    """Collects problems per row while the columns are checked one after another."""
+
+    def __init__(self, mapped: MappedRecords) -> None:
+        self.mapped = mapped
+        self.frame = mapped.frame
+        self.lines = self.frame[LINE_COLUMN]
+        self.bad = pd.Series(False, index=self.frame.index)
+        self.rejects: list[pd.DataFrame] = [mapped.rejects]
+        if len(mapped.rejects):
+            self.bad |= self.lines.isin(set(mapped.rejects["line"]))
+
+    def label(self, field: str) -> str:
+        return self.mapped.source_columns.get(field, field)
+
+    def add(self, mask: pd.Series, field: str, messages: pd.Series | str, values: pd.Series | None = None) -> None:
+        mask = mask.fillna(False).astype(bool)
+        if not mask.any():
+            return
+        source = values if values is not None else self.frame[field] if field in self.frame else pd.Series("", index=self.frame.index)
+        chosen = messages[mask] if isinstance(messages, pd.Series) else messages
+        self.rejects.append(reject_rows(self.mapped.file, self.lines[mask], self.label(field), source[mask], chosen))
+        self.bad |= mask
+
+    def text(self, field: str) -> pd.Series:
+        if field in self.frame:
+            return self.frame[field].fillna("").astype(str)
+        return pd.Series("", index=self.frame.index, dtype=object)
+
+    def date(self, field: str, formats: list[str]) -> pd.Series:
+        """Parse a date column with the mapping's explicit formats, tried in order, never guessed."""
+        values = self.text(field)
+        parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[s]")
+        for fmt in formats:
+            todo = parsed.isna() & (values != "")
+            if not todo.any():
+                break
+            attempt = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+            parsed[todo] = attempt.astype("datetime64[s]")
+        invalid = (values != "") & parsed.isna()
+        forms = " or ".join(_FORMAT_NAMES.get(f, f) for f in formats)
+        self.add(invalid, field, f"{self.label(field)} is not a valid date in the form {forms}")
+        out_of_range = parsed.notna() & ((parsed < _EARLIEST) | (parsed > _LATEST))
+        self.add(out_of_range, field, f"{self.label(field)} is outside 1900-2100; check the year")
+        return parsed.where(~(invalid | out_of_range))
+
+
+def validate_records(mapped: MappedRecords, mapping: Mapping, reasons: ReasonCodes) -> ValidatedRecords:
+    """Check exclusion or portal records a column at a time; return accepted rows and rejects."""
+    check = _Checker(mapped)
+    frame = mapped.frame
+    out: dict[str, pd.Series] = {
+        "source_file": pd.Series(mapped.file, index=frame.index, dtype=object),
+        "source_line": check.lines.astype("int64"),
+    }
+
+    if mapping.kind == "portal":
+        portal_id = check.text("portal_id")
+        check.add(portal_id == "", "portal_id", f"{check.label('portal_id')} is blank; every portal record needs its id")
+        out["portal_id"] = portal_id
+    else:
+        out["portal_id"] = pd.Series(None, index=frame.index, dtype=object)
+
+    laestab = check.text("laestab")
+    check.add(~laestab.str.fullmatch(r"\d{7}"), "laestab",
+              f"{check.label('laestab')} must be 7 digits (3-digit LA code and 4-digit establishment number)")
+    out["laestab"] = laestab
+
+    upn = check.text("upn")
+    valid, temporary, upn_messages = check_upns(upn)
+    check.add(upn == "", "upn", f"{check.label('upn')} is blank; every record needs the pupil's UPN")
+    check.add((upn != "") & ~valid, "upn", upn_messages)
+    out["upn"] = upn
+    out["upn_temporary"] = temporary
+
+    for field in ("surname", "forename"):
+        out[field] = check.text(field)
+    for field in sorted(DATE_FIELDS & set(frame.columns) - {"date", "on_roll_from", "on_roll_to"}):
+        out[field] = check.date(field, mapping.date_formats(field))
+    for field in ("date_of_birth", "end_date", "parents_notified_on", "la_notified_on", "provision_from"):
+        out.setdefault(field, pd.Series(pd.NaT, index=frame.index, dtype="datetime64[s]"))
+    start_date = out.get("start_date", pd.Series(pd.NaT, index=frame.index, dtype="datetime64[s]"))
+    out["start_date"] = start_date
+    check.add(check.text("start_date") == "", "start_date", f"{check.label('start_date')} is blank")
+
+    category = check.text("category")
+    check.add(category == "", "category", f"{check.label('category')} is blank; give the exclusion's category")
+    out["category"] = category
+
+    _check_reasons(check, out, reasons)
+    _check_sessions(check, out, mapping)
+    out["status"] = check.text("status").where(check.text("status") != "", "active")
+    out["provision_type"] = check.text("provision_type").replace("", None)
+
+    records = pd.DataFrame(out, index=frame.index)[RECORD_COLUMNS]
+    for column in frame.columns:
+        if column.startswith(EXTRA_PREFIX):
+            records[column] = frame[column]
+    accepted = records[~check.bad].reset_index(drop=True)
+    return ValidatedRecords(mapped.file, accepted, combine(check.rejects), len(frame))
+
+
+def _check_reasons(check: _Checker, out: dict[str, pd.Series], reasons: ReasonCodes) -> None:
+    r1, r2, r3 = (check.text(f"reason_{n}") for n in (1, 2, 3))
+    check.add(r1 == "", "reason_1",
+              f"{check.label('reason_1')} is blank; every exclusion needs its main reason (1 to 3 reasons)")
+    check.add((r2 == "") & (r3 != ""), "reason_3", "Reason 3 is set but Reason 2 is blank; move it to Reason 2")
+    repeated = ((r2 != "") & (r2 == r1)) | ((r3 != "") & ((r3 == r1) | (r3 == r2)))
+    check.add(repeated, "reason_2", "the same reason is given twice; give each reason once")
+    starts = out["start_date"]
+    dated = starts.notna()
+    for n, codes in ((1, r1), (2, r2), (3, r3)):
+        messages = pd.Series("", index=codes.index, dtype=object)
+        if dated.any():
+            messages[dated] = reasons.check(codes[dated], starts[dated])
+        check.add(messages != "", f"reason_{n}", messages)
+        out[f"reason_{n}"] = codes.replace("", None)
+
+
+def _parse_counts(check: _Checker, field: str, convert: str | None) -> pd.Series:
+    values = check.text(field)
+    present = values != ""
+    if convert == "days_to_sessions":
+        shaped = values.str.match(_DECIMAL)
+        check.add(present & ~shaped, field, f"{check.label(field)} must be a number of school days such as 1.5")
+        days = pd.to_numeric(values.where(present & shaped), errors="coerce")
+        halves = days * 2
+        whole = (halves - np.floor(halves)).abs() < 1e-9
+        check.add(present & shaped & ~whole, field,
+                  f"{check.label(field)} must be a whole number of half days (such as 0.5, 1 or 1.5)")
+        return halves.where(whole).round().astype("Int64")
+    shaped = values.str.match(_WHOLE_NUMBER)
+    check.add(present & ~shaped, field,
+              f"{check.label(field)} must be a whole number of half-day sessions written as digits")
+    return pd.to_numeric(values.where(present & shaped), errors="coerce").astype("Int64")
+
+
+def _check_sessions(check: _Checker, out: dict[str, pd.Series], mapping: Mapping) -> None:
+    category = out["category"]
+    spec = mapping.spec.fields.get("sessions")
+    sessions = _parse_counts(check, "sessions", spec.convert if spec else None)
+    start_session = check.text("start_session")
+    end_session = check.text("end_session")
+    end_date = out["end_date"]
+    permanent = category == "permanent"
+    fixed = category.isin(["suspension", "lunchtime"])
+
+    check.add(fixed & sessions.isna() & (check.text("sessions") == ""), "sessions",
+              f"{check.label('sessions')} is blank; a suspension or lunchtime exclusion needs its number of sessions")
+    check.add(fixed & (sessions == 0), "sessions", f"{check.label('sessions')} is 0; give the number of sessions")
+    check.add(fixed & end_date.isna() & (check.text("end_date") == ""), "end_date",
+              f"{check.label('end_date')} is blank; a suspension or lunchtime exclusion needs its end date")
+    check.add((category == "suspension") & (start_session == ""), "start_session",
+              f"{check.label('start_session')} is blank; give AM or PM")
+    check.add(permanent & (start_session == ""), "start_session",
+              f"{check.label('start_session')} is blank; give AM or PM")
+    check.add((category == "suspension") & end_date.notna() & (end_session == ""), "end_session",
+              f"{check.label('end_session')} is blank; give AM or PM")
+    for field, present in (("end_date", check.text("end_date") != ""), ("end_session", end_session != ""),
+                           ("sessions", check.text("sessions") != "")):
+        check.add(permanent & present, field,
+                  f"{check.label(field)} is set on a permanent exclusion; a permanent exclusion has no "
+                  f"{field.replace('_', ' ')}, so clear it or correct the category")
+    starts = out["start_date"]
+    backwards = end_date.notna() & starts.notna() & (end_date < starts)
+    check.add(backwards, "end_date", f"{check.label('end_date')} is before the start date")
+    same_day_backwards = end_date.notna() & (end_date == starts) & (start_session == "PM") & (end_session == "AM")
+    check.add(same_day_backwards, "end_session", "the exclusion ends in the AM session of the day it starts in the PM")
+
+    out["sessions"] = sessions.where(~permanent)
+    out["start_session"] = start_session.replace("", None)
+    out["end_session"] = end_session.replace("", None)
+
+
+def as_date(value: object) -> dt.date | None:
+    """Return a frame cell (Timestamp or NaT) as a date, or None."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return pd.Timestamp(value).date()
