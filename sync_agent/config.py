@@ -163,7 +163,10 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     for error in exc.errors():
         location = ".".join(_loc_part(part) for part in error["loc"]) or "(top level)"
         location = location.replace(".[", "[")
-        if error["type"] == "extra_forbidden":
+        if not error["loc"] and error["type"] == "value_error":
+            # A whole-file check names its own key path at the start of its message.
+            lines.append(f"{source}: {error['msg'].removeprefix('Value error, ')}")
+        elif error["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key {location}; check its spelling against the documentation")
         elif error["type"] == "missing":
             lines.append(f"{source}: missing required key {location}")

@@ -1,7 +1,8 @@
 """The map step: a connector's raw text columns become canonical fields, through a mapping file.
 
 Columns are found by name after trimming, case folding and removing invisible characters (a header
-``UPN `` or ``\\ufeffUPN`` is the ``UPN`` column). Coded values are looked up in the mapping's value
+``UPN `` or ``\\ufeffUPN`` is the ``UPN`` column). Values are cleaned the same way, except names,
+which keep their original text. Coded values are looked up in the mapping's value
 tables after the same normalisation; a value no table holds is a reject naming the value, the table
 and the mapping file to extend. Every cell stays text here: the validate step parses types.
 """
@@ -24,6 +25,9 @@ logger = logging.getLogger(__name__)
 EXTRA_PREFIX = "extra:"
 # Keys and codes are compared upper-case; names and free text keep their case.
 _UPPER_FIELDS = frozenset({"upn", "laestab", "portal_id", "code"})
+# Names are kept exactly as the export holds them (a leading tab or space included), so reports and
+# portal payloads carry the pupil's name unaltered; matching compares them after cleaning.
+_VERBATIM_FIELDS = frozenset({"surname", "forename"})
 
 
 @dataclass
@@ -96,6 +100,8 @@ def map_records(raw: RawTable, mapping: Mapping, *, defaults: dict[str, str] | N
         column = source_columns.get(name)
         if column is None:
             values = pd.Series("", index=raw.frame.index, dtype=object)
+        elif name in _VERBATIM_FIELDS:
+            values = raw.frame[column].fillna("").astype(str)
         else:
             values = clean_column(raw.frame[column])
         if spec.blank_values:

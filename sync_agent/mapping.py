@@ -192,6 +192,12 @@ def compile_tables(spec: MappingFile, source: str) -> dict[str, dict[str, str]]:
     for table, entries in spec.tables.items():
         target = merged.setdefault(table, {})
         for canonical, values in entries.items():
+            if table in BUILT_IN_TABLES and canonical not in target:
+                # The canonical values of a built-in table are the model's; a mapping only adds source values.
+                raise MappingError(
+                    f"{source}: tables.{table}.{canonical}: {canonical!r} is not a value of the built-in table "
+                    f"{table!r}; use one of {', '.join(sorted(target))}"
+                )
             target.setdefault(canonical, [canonical]).extend(values)
     lookups: dict[str, dict[str, str]] = {}
     for table, entries in merged.items():

@@ -22,6 +22,8 @@ FINDING_COLUMNS = [
     "age_school_days", "message", "extra",
 ]
 _DUPLICATE_KEY = ["laestab", "upn", "category", "start_date", "start_session"]
+_FIELD_WORDS = {"reasons": "reasons beyond the main reason differ: the reasons are", "main_reason": "main reason is",
+               "upn": "UPN is"}
 _CATEGORY_WORDS = {"suspension": "Suspension", "permanent": "Permanent exclusion", "lunchtime": "Lunchtime exclusion"}
 
 # Field compared -> the record columns holding it.
@@ -58,6 +60,15 @@ def _reasons_beyond_main(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(pairs, index=frame.index).str.strip(",").str.replace(",", ", ")
 
 
+def _all_reasons(frame: pd.DataFrame) -> pd.Series:
+    """Every reason, main first, for showing a ``reasons`` mismatch in full."""
+    joined = frame["reason_1"].fillna("").astype(str)
+    for column in ("reason_2", "reason_3"):
+        more = frame[column].fillna("").astype(str)
+        joined = joined + np.where(more != "", ", " + more, "")
+    return joined
+
+
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     """Return the compared fields of ``frame`` as display text, one column per field."""
     return pd.DataFrame(
@@ -70,6 +81,7 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
             "sessions": _text(frame["sessions"]),
             "main_reason": _text(frame["reason_1"]),
             "reasons": _reasons_beyond_main(frame),
+            "all_reasons": _all_reasons(frame),
             "status": _text(frame["status"]),
             "upn": _text(frame["upn"]),
         },
@@ -78,10 +90,11 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def pupil_names(frame: pd.DataFrame) -> pd.Series:
+    """Return "Surname, Forename" per record, or the one name present, with each name's text unaltered."""
     surname = frame["surname"].fillna("").astype(str)
     forename = frame["forename"].fillna("").astype(str)
-    joined = surname + ", " + forename
-    return joined.where((surname != "") | (forename != ""), "").str.strip(", ")
+    both = (surname != "") & (forename != "")
+    return (surname + ", " + forename).where(both, surname + forename)
 
 
 def _extras(frame: pd.DataFrame) -> list[dict[str, str]]:
@@ -124,7 +137,9 @@ def split_duplicates(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, pd.D
     repeated = frame.duplicated(_DUPLICATE_KEY, keep="first")
     copies = frame[repeated]
     findings = _base(copies, "duplicate_record")
-    findings["field"] = side
+    # The side goes into the id (not the shown field), so a record duplicated in both sources
+    # gives two findings with distinct ids.
+    findings["id_field"] = side
     where = "line " + copies["source_line"].astype(str).to_numpy()
     if side == "portal":
         where = "portal id " + copies["portal_id"].fillna("").astype(str).to_numpy()
@@ -150,13 +165,15 @@ def compare_pairs(mis: pd.DataFrame, portal: pd.DataFrame, pairs: pd.DataFrame) 
             continue
         part = _base(left[differs], "field_mismatch")
         part["field"] = field
-        mis_value = left_values.loc[differs, field].reset_index(drop=True)
-        portal_value = right_values.loc[differs, field].reset_index(drop=True)
+        shown = "all_reasons" if field == "reasons" else field
+        mis_value = left_values.loc[differs, shown].reset_index(drop=True)
+        portal_value = right_values.loc[differs, shown].reset_index(drop=True)
         part["mis_value"] = mis_value.to_numpy()
         part["portal_value"] = portal_value.to_numpy()
         portal_ids = right.loc[differs, "portal_id"].fillna("").astype(str).reset_index(drop=True)
+        words = _FIELD_WORDS.get(field, field.replace("_", " ") + " is")
         part["message"] = (
-            described[differs].reset_index(drop=True) + f": {field.replace('_', ' ')} is "
+            described[differs].reset_index(drop=True) + f": {words} "
             + mis_value.replace("", "blank") + " in the MIS but " + portal_value.replace("", "blank")
             + " on the portal (portal id " + portal_ids + ")"
         ).to_numpy()
@@ -193,9 +210,10 @@ def missing_in_mis(portal: pd.DataFrame) -> pd.DataFrame:
 
 
 def temporary_upns(mis: pd.DataFrame, portal: pd.DataFrame | None) -> pd.DataFrame:
-    frames = [mis[mis["upn_temporary"]]]
+    # A boolean array, not the column itself: an empty object column would select columns instead of rows.
+    frames = [mis[mis["upn_temporary"].fillna(False).astype(bool).to_numpy()]]
     if portal is not None:
-        frames.append(portal[portal["upn_temporary"]])
+        frames.append(portal[portal["upn_temporary"].fillna(False).astype(bool).to_numpy()])
     records = pd.concat(frames, ignore_index=True).drop_duplicates(["laestab", "upn", "category", "start_date"])
     findings = _base(records, "temporary_upn")
     findings["message"] = (
@@ -228,10 +246,15 @@ def finalise(findings: pd.DataFrame) -> pd.DataFrame:
     findings["severity"] = [severity_of(k, f) for k, f in zip(findings["kind"], findings["field"])]
     findings["action"] = findings["kind"].map({k: v.action for k, v in KINDS.items()})
     starts = _text(findings["start_date"]) if pd.api.types.is_datetime64_any_dtype(findings["start_date"]) else findings["start_date"]
+    id_fields = findings["field"]
+    if "id_field" in findings:
+        id_fields = findings["id_field"].where(findings["id_field"].notna(), findings["field"])
+        findings = findings.drop(columns="id_field")
+    id_fields = id_fields.astype(object).where(id_fields.notna(), None)
     findings["id"] = [
         finding_id(k, la, upn, cat, start or None, field)
         for k, la, upn, cat, start, field in zip(
-            findings["kind"], findings["laestab"], findings["upn"], findings["category"], starts, findings["field"]
+            findings["kind"], findings["laestab"], findings["upn"], findings["category"], starts, id_fields
         )
     ]
     order = {name: position for position, name in enumerate(KINDS)}

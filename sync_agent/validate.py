@@ -61,8 +61,16 @@ class _Checker:
     def label(self, field: str) -> str:
         return self.mapped.source_columns.get(field, field)
 
+    def unmapped(self, field: str) -> pd.Series:
+        """Rows whose ``field`` held a value no table maps: the map step has rejected them already."""
+        rejected = self.mapped.rejects
+        if not len(rejected):
+            return pd.Series(False, index=self.frame.index)
+        return self.lines.isin(set(rejected.loc[rejected["field"] == self.label(field), "line"]))
+
     def add(self, mask: pd.Series, field: str, messages: pd.Series | str, values: pd.Series | None = None) -> None:
-        mask = mask.fillna(False).astype(bool)
+        # An unmapped value reaches this step as blank; its row needs no second, "is blank" message.
+        mask = mask.fillna(False).astype(bool) & ~self.unmapped(field)
         if not mask.any():
             return
         source = values if values is not None else self.frame[field] if field in self.frame else pd.Series("", index=self.frame.index)
@@ -152,7 +160,9 @@ def _check_reasons(check: _Checker, out: dict[str, pd.Series], reasons: ReasonCo
     r1, r2, r3 = (check.text(f"reason_{n}") for n in (1, 2, 3))
     check.add(r1 == "", "reason_1",
               f"{check.label('reason_1')} is blank; every exclusion needs its main reason (1 to 3 reasons)")
-    check.add((r2 == "") & (r3 != ""), "reason_3", "Reason 3 is set but Reason 2 is blank; move it to Reason 2")
+    check.add((r2 == "") & (r3 != "") & ~check.unmapped("reason_2"), "reason_3",
+              f"{check.label('reason_3')} is set but {check.label('reason_2')} is blank; move it to "
+              f"{check.label('reason_2')}")
     repeated = ((r2 != "") & (r2 == r1)) | ((r3 != "") & ((r3 == r1) | (r3 == r2)))
     check.add(repeated, "reason_2", "the same reason is given twice; give each reason once")
     starts = out["start_date"]

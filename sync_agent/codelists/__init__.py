@@ -24,6 +24,7 @@ class CodeListVersion:
     name: str
     starts: dt.date | None  # None: not in force (a version whose start date is an unset setting)
     codes: frozenset[str]
+    setting: str | None = None  # the [codes] key that sets ``starts``, for a version without a fixed date
 
 
 @dataclass(frozen=True)
@@ -65,18 +66,30 @@ class ReasonCodes:
 
     def _explain(self, code: str, version: CodeListVersion) -> str:
         if code in self.withdrawn and code not in version.codes:
-            withdrawn_on = version.starts
             return (
-                f"reason {code} is not valid for exclusions starting on or after {withdrawn_on} "
+                f"reason {code} is not valid for exclusions starting on or after {self._withdrawn_on(code, version)} "
                 f"(code list {version.name}); use {self.withdrawn[code]}"
             )
-        later = [v.name for v in self.versions if code in v.codes and (v.starts is None or v.starts > version.starts)]
+        later = [v for v in self.versions if code in v.codes and (v.starts is None or v.starts > version.starts)]
+        if later and later[0].setting is not None:
+            return (
+                f"reason {code} belongs to the {later[0].name} code list, which is not in force on this start date "
+                f"(code list {version.name} is); if that list is in use, set [codes] {later[0].setting}"
+            )
         if later:
             return (
-                f"reason {code} belongs to the {later[0]} code list, which is not in force on this start date "
-                f"(code list {version.name} is); if that list is in use, set [codes] newer_cbds_from"
+                f"reason {code} belongs to the {later[0].name} code list, which starts on {later[0].starts}, after "
+                f"this start date (code list {version.name} is in force); check the start date and the reason"
             )
         return f"reason {code} is not in the {version.name} exclusion reason code list"
+
+    def _withdrawn_on(self, code: str, version: CodeListVersion) -> dt.date:
+        """Return the start of the first version that dropped ``code`` (a later version may also lack it)."""
+        dated = sorted((v for v in self.versions if v.starts is not None), key=lambda v: v.starts)
+        for earlier, later in zip(dated, dated[1:]):
+            if code in earlier.codes and code not in later.codes:
+                return later.starts
+        return version.starts
 
 
 def _load(name: str) -> dict:
@@ -91,11 +104,9 @@ def reason_codes(newer_cbds_from: dt.date | None = None) -> ReasonCodes:
     settings = {"newer_cbds_from": newer_cbds_from}
     versions = []
     for entry in data["versions"]:
-        if "from_setting" in entry:
-            starts = settings.get(entry["from_setting"])
-        else:
-            starts = entry["from"]
-        versions.append(CodeListVersion(entry["name"], starts, frozenset(entry["codes"])))
+        setting = entry.get("from_setting")
+        starts = settings.get(setting) if setting else entry["from"]
+        versions.append(CodeListVersion(entry["name"], starts, frozenset(entry["codes"]), setting))
     if newer_cbds_from is not None:
         others = [v.starts for v in versions if v.starts is not None and v.name != "newer-cbds"]
         if newer_cbds_from <= max(others):

@@ -1,0 +1,97 @@
+"""Safe output for reports: formula neutralising for spreadsheet cells, and owner-only files.
+
+Reports hold pupil names, UPNs and exclusion details, so every report file is created readable and
+writable by its owner only, and every report folder is created for its owner only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import IO, Any
+
+# Excel, LibreOffice and Google Sheets run a cell that starts with one of these as a formula when
+# they open a CSV file (OWASP "CSV Injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def neutralise_cell(text: str) -> str:
+    """Return ``text`` with a leading ``'`` if a spreadsheet would run it as a formula.
+
+    Only cells starting with ``=``, ``+``, ``-``, ``@``, TAB or CR are changed, so
+    ``D'Souza-Adeyemi`` stays as it is. Every cell the reports write is text, including numbers
+    we format ourselves, so a negative number such as ``-3`` would also gain the ``'``. No report
+    column holds negative numbers, and a spreadsheet shows ``'-3`` as the text ``-3``.
+    """
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def open_private(path: Path | str, mode: str = "w", **kwargs: Any) -> IO[Any]:
+    """Open ``path`` for writing, creating it with permissions 0o600 (owner only).
+
+    ``mode`` is a write mode of :func:`open` (``w``, ``x`` or ``a``, with ``b`` or ``+``); other
+    keyword arguments go to :func:`os.fdopen`. The file is created with mode 0o600 by
+    :func:`os.open`, so it is never readable by others, not even for a moment. An existing file
+    is truncated (``w``) and its permissions are set to 0o600. A symbolic link at ``path`` is
+    refused with ``OSError`` where the platform supports ``O_NOFOLLOW``.
+
+    NOTE: on Windows the ``os.open`` mode only controls the read-only attribute, so there the
+    file inherits the access control list of its folder; keep the output folder private.
+    """
+    fd = os.open(path, _open_flags(mode), FILE_MODE)
+    try:
+        if hasattr(os, "fchmod"):
+            # os.open applies the umask, and leaves an existing file's permissions unchanged.
+            os.fchmod(fd, FILE_MODE)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def write_private_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``path``, replacing its content, as an owner-only (0o600) file."""
+    with open_private(path, "wb") as handle:
+        handle.write(data)
+
+
+def make_private_dir(path: Path | str, *, exist_ok: bool = True) -> Path:
+    """Create the folder ``path`` with permissions 0o700 (owner only) and return it as a Path.
+
+    Missing parent folders are created with the default permissions. An existing folder is left
+    as it is, because it may be one the user chose (``--out .``), unless ``exist_ok`` is false,
+    which raises ``FileExistsError``. On Windows the folder inherits the access control list of
+    its parent.
+    """
+    folder = Path(path)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=DIR_MODE)
+    except FileExistsError:
+        if not exist_ok or not folder.is_dir():
+            raise
+        return folder
+    # mkdir applies the umask, which may leave the folder narrower than 0o700.
+    os.chmod(folder, DIR_MODE)
+    return folder
+
+
+def _open_flags(mode: str) -> int:
+    if "r" in mode or not {"w", "x", "a"} & set(mode):
+        raise ValueError(f"open_private only opens files for writing, not with mode {mode!r}")
+    flags = os.O_CREAT | (os.O_RDWR if "+" in mode else os.O_WRONLY)
+    if "w" in mode:
+        flags |= os.O_TRUNC
+    if "x" in mode:
+        flags |= os.O_EXCL
+    if "a" in mode:
+        flags |= os.O_APPEND
+    # O_BINARY exists only on Windows. Python's own open() always sets it there, so that only the
+    # io layer translates line endings (csv output relies on newline="").
+    flags |= getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    return flags

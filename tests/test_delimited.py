@@ -1,0 +1,595 @@
+"""Tests of the delimited-text reader on real export files: encodings, structure, truncation."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from sync_agent.connectors.delimited import DEFAULT_FOOTER_PATTERNS, read_delimited
+from sync_agent.connectors.rawtable import LINE_COLUMN, RawTable
+from sync_agent.errors import InputRefused, MappingError
+
+CASES = Path(__file__).resolve().parent / "data" / "cases"
+
+KNOWN_COLUMNS = [
+    "UPN",
+    "Legal Surname",
+    "Legal Forename",
+    "DOB",
+    "Exclusion Type",
+    "Start Date",
+    "Start Session",
+    "End Date",
+    "End Session",
+    "Sessions",
+    "Reason",
+    "Reason 2",
+    "Reason 3",
+]
+HEADER = ",".join(KNOWN_COLUMNS)
+RECORD_1 = "D801999924001,Ashworth,Milo,14/02/2012,Suspension,04/03/2024,AM,05/03/2024,PM,4,DB,,"
+RECORD_2 = "T801999924002,Okafor-Reid,Tamsin,03/09/2011,Suspension,12/03/2024,PM,13/03/2024,PM,3,VA,PP,"
+RECORD_3 = "K801999924005,Halloway,Jude,22/11/2012,Permanent,05/02/2024,AM,,,,PA,DA,"
+
+
+def read(path: Path, **options) -> RawTable:
+    return read_delimited(path, known_columns=KNOWN_COLUMNS, **options)
+
+
+def write_export(tmp_path: Path, lines: list[str], *, encoding: str = "utf-8", end: str = "\r\n") -> Path:
+    """Write ``lines`` joined by CRLF, as a Windows MIS does, followed by ``end``."""
+    path = tmp_path / "export.csv"
+    path.write_bytes(("\r\n".join(lines) + end).encode(encoding))
+    return path
+
+
+def lines_of(table: RawTable) -> list[int]:
+    return table.frame[LINE_COLUMN].tolist()
+
+
+# --- Files exported by MIS report writers -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["exclusions_bom_plain.csv", "exclusions_bom_quoted.csv"])
+def test_bom_header_reads_cleanly(name: str) -> None:
+    table = read(CASES / "01-utf8-bom-header" / name)
+
+    assert len(table) == 3
+    assert table.rejects == []
+    assert table.encoding == "utf-8-sig"
+    assert table.columns[0] == "UPN"
+    assert table.frame["UPN"].iloc[0] == "D801999924001"
+    for column in table.columns:
+        assert "\ufeff" not in column
+        assert '"' not in column
+        for value in table.frame[column]:
+            assert "\ufeff" not in value
+            assert '"' not in value
+
+
+def test_report_preamble_and_footer_skipped() -> None:
+    table = read(CASES / "10-report-preamble-footer-blank-rows" / "exclusions_report_export.csv")
+
+    assert table.header_line == 4
+    assert len(table) == 3
+    assert lines_of(table) == [5, 6, 7]
+    assert table.skipped == {"title": 2, "blank": 2, "empty": 2, "footer": 2}
+    assert table.footer_count == 3
+    assert table.rejects == []
+    assert table.frame["UPN"].tolist() == ["D801999924001", "T801999924002", "K801999924005"]
+
+
+def test_footer_count_mismatch_refused() -> None:
+    path = CASES / "10-report-preamble-footer-blank-rows" / "exclusions_footer_count_mismatch.csv"
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert caught.value.path == str(path)
+    assert "states 5 records" in caught.value.reason
+    assert "3 were read" in caught.value.reason
+    assert "export it again" in caught.value.reason
+
+
+def test_embedded_newlines_keep_physical_lines() -> None:
+    table = read(CASES / "12-embedded-newlines-quoted" / "exclusions_with_comments.csv")
+
+    assert len(table) == 3
+    assert lines_of(table) == [2, 3, 6]
+    assert table.frame["UPN"].tolist() == ["D801999924001", "T801999924002", "W801999924004"]
+    comment = table.frame["Comments"].iloc[1]
+    assert comment == 'Incident in canteen.\r\nWitness statements: 2\r\nPupil said "it wasn\'t me".'
+    assert comment.count("\r\n") == 2
+    assert '"it wasn\'t me"' in comment
+    # Dates are not checked here: the mapping step rejects 31/02/2024.
+    assert table.frame["Start Date"].iloc[2] == "31/02/2024"
+
+
+def test_truncated_export_refused_at_line() -> None:
+    path = CASES / "28-partial-or-empty-input" / "exclusions_truncated_mid_write.csv"
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert caught.value.path == str(path)
+    assert "cut off mid-record at line 4" in caught.value.reason
+
+
+def test_zero_byte_export_refused() -> None:
+    path = CASES / "28-partial-or-empty-input" / "exclusions_zero_bytes.csv"
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert caught.value.path == str(path)
+    assert "empty export (0 bytes)" in caught.value.reason
+
+
+def test_header_only_export_has_no_records() -> None:
+    table = read(CASES / "28-partial-or-empty-input" / "exclusions_header_only.csv")
+
+    assert len(table) == 0
+    assert table.columns == KNOWN_COLUMNS
+    assert table.rejects == []
+    assert table.header_line == 1
+
+
+def test_complete_control_export_reads_three() -> None:
+    table = read(CASES / "28-partial-or-empty-input" / "exclusions_complete_control.csv")
+
+    assert len(table) == 3
+    assert lines_of(table) == [2, 3, 4]
+    assert table.rejects == []
+    assert table.skipped == {}
+
+
+def test_leading_zeros_kept_as_text() -> None:
+    table = read(CASES / "06-leading-zeros-ids" / "exclusions_with_adno.csv")
+
+    assert table.frame["Adno"].tolist() == ["000123", "004567", "010000"]
+    assert table.frame["Sessions"].tolist() == ["4", "3", ""]
+    assert all(isinstance(value, str) for value in table.frame["Adno"])
+
+
+def test_header_spaces_trimmed_values_untouched() -> None:
+    table = read(CASES / "22-key-whitespace-case-invisible" / "mis_exclusions_messy_keys.csv")
+
+    assert table.columns[0] == "UPN"
+    assert table.columns[1] == "Legal Surname"
+    assert table.columns[5] == "Start Date"
+    assert table.frame["UPN"].tolist() == [
+        "D801999924001 ",
+        "t801999924002",
+        "\u00a0K801999924005",
+        "G801999924003\u200b",
+        "A801999924004",
+    ]
+    assert table.frame["Exclusion Type"].iloc[3] == "Suspension\u00a0"
+    assert table.frame["Reason"].iloc[1] == "VA "
+
+
+# --- Encodings --------------------------------------------------------------------------------
+
+
+def test_utf8_without_bom_decoded(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, RECORD_1.replace("Milo", "Zoë")])
+
+    table = read(path)
+
+    assert table.encoding == "utf-8"
+    assert table.frame["Legal Forename"].iloc[0] == "Zoë"
+
+
+def test_utf8_bom_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + f"{HEADER}\r\n{RECORD_1}\r\n".encode())
+
+    table = read(path)
+
+    assert table.encoding == "utf-8-sig"
+    assert table.columns[0] == "UPN"
+    assert table.frame["UPN"].iloc[0] == "D801999924001"
+
+
+def test_utf16_le_bom_tab_separated(tmp_path: Path) -> None:
+    lines = [line.replace(",", "\t") for line in (HEADER, RECORD_1, RECORD_2.replace("Tamsin", "Zoë"))]
+    path = tmp_path / "export.txt"
+    path.write_bytes(b"\xff\xfe" + ("\r\n".join(lines) + "\r\n").encode("utf-16-le"))
+
+    table = read(path)
+
+    assert table.encoding == "utf-16-le"
+    assert table.columns == KNOWN_COLUMNS
+    assert table.frame["UPN"].tolist() == ["D801999924001", "T801999924002"]
+    assert table.frame["Legal Forename"].iloc[1] == "Zoë"
+    assert lines_of(table) == [2, 3]
+
+
+def test_utf16_be_bom_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"\xfe\xff" + f"{HEADER}\r\n{RECORD_1}\r\n".encode("utf-16-be"))
+
+    table = read(path)
+
+    assert table.encoding == "utf-16-be"
+    assert table.columns[0] == "UPN"
+    assert table.frame["Legal Surname"].iloc[0] == "Ashworth"
+
+
+def test_windows_1252_pound_and_apostrophe(tmp_path: Path) -> None:
+    header = HEADER + ",Cost"
+    record = RECORD_1.replace("Ashworth", "O’Rourke") + ",£12.50"
+    path = write_export(tmp_path, [header, record], encoding="cp1252")
+
+    table = read(path)
+
+    assert table.encoding == "cp1252"
+    assert table.frame["Legal Surname"].iloc[0] == "O\u2019Rourke"
+    assert table.frame["Cost"].iloc[0] == "\u00a312.50"
+
+
+def test_undecodable_bytes_refused(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    # 0xE9 alone is not UTF-8, and 0x81 is undefined in Windows-1252.
+    path.write_bytes(f"{HEADER}\r\n".encode() + b"D801999924001,Ren\xe9\x81,Milo,,,,,,,,,,\r\n")
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert caught.value.path == str(path)
+    assert "UTF-8" in caught.value.reason
+    assert "UTF-16" in caught.value.reason
+    assert "Windows-1252" in caught.value.reason
+    assert "0x81" in caught.value.reason
+    assert "export it again as UTF-8" in caught.value.reason
+
+
+def test_nul_characters_refused(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(f"{HEADER}\r\n".encode("utf-16-le"))
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert "NUL" in caught.value.reason
+
+
+# --- Delimiters and header --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "name"), [(",", "comma"), ("\t", "tab"), (";", "semicolon"), ("|", "pipe")]
+)
+def test_delimiter_detected_from_header(tmp_path: Path, delimiter: str, name: str, caplog) -> None:
+    cells = RECORD_1.split(",")
+    if delimiter != ",":
+        # A comma inside a value must not make the detection pick comma.
+        cells[1] = "Ashworth, Jr"
+    path = write_export(tmp_path, [delimiter.join(KNOWN_COLUMNS), delimiter.join(cells)])
+
+    with caplog.at_level(logging.INFO, logger="sync_agent.connectors.delimited"):
+        table = read(path)
+
+    assert table.columns == KNOWN_COLUMNS
+    assert table.frame["UPN"].iloc[0] == "D801999924001"
+    assert table.frame["Legal Surname"].iloc[0] == cells[1]
+    assert table.frame["Reason"].iloc[0] == "DB"
+    assert f"{name}-separated" in caplog.text
+
+
+def test_explicit_delimiter_used(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER.replace(",", ";"), RECORD_1.replace(",", ";")])
+
+    table = read(path, delimiter=";")
+
+    assert table.frame["Legal Surname"].iloc[0] == "Ashworth"
+
+
+def test_invalid_delimiter_raises_mapping_error(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, RECORD_1])
+
+    with pytest.raises(MappingError, match="invalid delimiter"):
+        read(path, delimiter="\\t")
+
+
+def test_no_header_raises_mapping_error(tmp_path: Path) -> None:
+    path = write_export(tmp_path, ["Pupil ID,Name,Start", "1,Ashworth,04/03/2024"])
+
+    with pytest.raises(MappingError) as caught:
+        read(path)
+
+    message = str(caught.value)
+    assert str(path) in message
+    assert "no header row found" in message
+    assert "UPN, Legal Surname" in message
+
+
+def test_header_tie_goes_to_earliest(tmp_path: Path) -> None:
+    path = write_export(tmp_path, ["UPN,Notes", "UPN,Comments", "D801999924001,first"])
+
+    table = read(path)
+
+    assert table.header_line == 1
+    assert table.columns == ["UPN", "Notes"]
+    assert table.frame["UPN"].tolist() == ["UPN", "D801999924001"]
+    assert table.frame["Notes"].tolist() == ["Comments", "first"]
+
+
+def test_header_with_most_columns_wins(tmp_path: Path) -> None:
+    path = write_export(tmp_path, ["UPN report", "UPN", "", HEADER, RECORD_1])
+
+    table = read(path)
+
+    assert table.header_line == 4
+    assert table.skipped == {"title": 2, "blank": 1}
+    assert lines_of(table) == [5]
+
+
+def test_comma_only_title_rows_not_header(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [",,,,,,,,,,,,", "Exclusions Report,,,,,,,,,,,,", HEADER, RECORD_1])
+
+    table = read(path)
+
+    assert table.header_line == 3
+    assert table.skipped == {"empty": 1, "title": 1}
+
+
+def test_blank_and_repeated_header_names(tmp_path: Path) -> None:
+    path = write_export(tmp_path, ["UPN,,Reason,Reason,", "D801999924001,x,DB,VA,"])
+
+    table = read(path)
+
+    assert table.columns == ["UPN", "Column 2", "Reason", "Reason (column 4)"]
+    assert table.frame["Reason (column 4)"].iloc[0] == "VA"
+
+
+# --- Rows that are not records ----------------------------------------------------------------
+
+
+def test_repeated_header_rows_skipped(tmp_path: Path) -> None:
+    lines = [HEADER, RECORD_1, "Page 1 of 2", "", " " + HEADER.upper(), RECORD_2, "Page 2 of 2"]
+    path = write_export(tmp_path, lines)
+
+    table = read(path)
+
+    assert table.frame["UPN"].tolist() == ["D801999924001", "T801999924002"]
+    assert lines_of(table) == [2, 6]
+    assert table.skipped == {"repeated_header": 1, "footer": 2, "blank": 1}
+    assert table.footer_count is None
+
+
+@pytest.mark.parametrize(
+    ("footer", "count"),
+    [
+        ("Total records: 3", 3),
+        ("Total: 3", 3),
+        ("Record count: 3", 3),
+        ("3 records", 3),
+        ("Grand Total 3", 3),
+        ('"Total records: 1,234"', 1234),
+        ("Page 1 of 1", None),
+        ("Page -1 of 1", None),
+        ("End of report", None),
+        ("END OF REPORT", None),
+    ],
+)
+def test_default_footers_recognised(tmp_path: Path, footer: str, count: int | None) -> None:
+    lines = [HEADER, RECORD_1, RECORD_2, RECORD_3, footer + ",,,,"]
+    path = write_export(tmp_path, lines)
+
+    if count not in (None, 3):
+        with pytest.raises(InputRefused, match=f"states {count} records but 3 were read"):
+            read(path)
+        return
+    table = read(path)
+
+    assert len(table) == 3
+    assert table.skipped == {"footer": 1}
+    assert table.footer_count == count
+
+
+def test_footer_text_with_other_cells_is_record(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, RECORD_1, "Total: 3,x"])
+
+    table = read(path)
+
+    assert len(table) == 2
+    assert table.frame["UPN"].iloc[1] == "Total: 3"
+    assert table.footer_count is None
+
+
+def test_custom_footer_pattern(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, RECORD_1, "Exclusions listed: 1"])
+
+    table = read(path, footer_patterns=[*DEFAULT_FOOTER_PATTERNS, r"exclusions listed:\s*(?P<count>\d+)"])
+
+    assert len(table) == 1
+    assert table.footer_count == 1
+
+
+def test_footer_count_includes_rejects(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, RECORD_1, RECORD_2 + ",extra", RECORD_3, "Total records: 3"])
+
+    table = read(path)
+
+    assert len(table) == 2
+    assert len(table.rejects) == 1
+    assert table.footer_count == 3
+
+
+def test_not_available_words_kept_as_text(tmp_path: Path) -> None:
+    surnames = ["NA", "NULL", "N/A", "None", "nan", "#N/A"]
+    records = [RECORD_1.replace("Ashworth", surname) for surname in surnames]
+    path = write_export(tmp_path, [HEADER, *records])
+
+    table = read(path)
+
+    assert table.frame["Legal Surname"].tolist() == surnames
+    assert table.frame["Reason 2"].tolist() == [""] * len(surnames)
+    assert not table.frame.drop(columns=LINE_COLUMN).isna().any().any()
+
+
+def test_values_not_trimmed(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, RECORD_1.replace("Ashworth", "  Ashworth ")])
+
+    table = read(path)
+
+    assert table.frame["Legal Surname"].iloc[0] == "  Ashworth "
+
+
+# --- Field counts -----------------------------------------------------------------------------
+
+
+def test_too_many_cells_rejected_with_line(tmp_path: Path) -> None:
+    shifted = RECORD_2.replace("Okafor-Reid", "Okafor,Reid") + "DM"
+    path = write_export(tmp_path, [HEADER, RECORD_1, shifted, RECORD_3])
+
+    table = read(path)
+
+    assert table.frame["UPN"].tolist() == ["D801999924001", "K801999924005"]
+    assert lines_of(table) == [2, 4]
+    assert len(table.rejects) == 1
+    line, field, value, message = table.rejects[0]
+    assert line == 3
+    assert field is None
+    assert value is None
+    assert message.startswith("record has 14 fields but the header has 13")
+    assert "unquoted comma" in message
+
+
+def test_extra_empty_cells_dropped(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, RECORD_1 + ",,,", RECORD_2 + ", ,"])
+
+    table = read(path)
+
+    assert len(table) == 2
+    assert table.rejects == []
+    assert table.columns == KNOWN_COLUMNS
+
+
+def test_missing_trailing_cells_padded(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, "K801999924005,Halloway,Jude,22/11/2012,Permanent,05/02/2024,AM"])
+
+    table = read(path)
+
+    assert len(table) == 1
+    assert table.frame["End Date"].iloc[0] == ""
+    assert table.frame["Reason 3"].iloc[0] == ""
+
+
+def test_invalid_quoting_rejected_with_line(tmp_path: Path) -> None:
+    broken = RECORD_2.replace("Okafor-Reid", '"Okafor"-Reid')
+    path = write_export(tmp_path, [HEADER, RECORD_1, broken, RECORD_3])
+
+    table = read(path)
+
+    assert table.frame["UPN"].tolist() == ["D801999924001", "K801999924005"]
+    assert [reject[0] for reject in table.rejects] == [3]
+    assert "invalid quoting" in table.rejects[0][3]
+
+
+# --- Line breaks and incomplete exports -------------------------------------------------------
+
+
+def test_alt_enter_line_feed_kept(tmp_path: Path) -> None:
+    header = HEADER + ",Comments"
+    lines = [header, RECORD_1 + ',"first\nsecond"', RECORD_2 + ",plain"]
+    path = write_export(tmp_path, lines)
+
+    table = read(path)
+
+    assert table.frame["Comments"].tolist() == ["first\nsecond", "plain"]
+    assert lines_of(table) == [2, 4]
+
+
+def test_complete_file_without_final_newline(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, RECORD_1, RECORD_3], end="")
+
+    table = read(path)
+
+    assert lines_of(table) == [2, 3]
+    assert table.frame["Reason 2"].iloc[1] == "DA"
+
+
+def test_footer_without_final_newline_accepted(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, RECORD_1, "Page 1 of 1"], end="")
+
+    table = read(path)
+
+    assert len(table) == 1
+    assert table.skipped == {"footer": 1}
+
+
+def test_open_quote_at_end_refused(tmp_path: Path) -> None:
+    header = HEADER + ",Comments"
+    path = write_export(tmp_path, [header, RECORD_1 + ",ok", RECORD_2 + ',"started', "and never closed"])
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert "cut off mid-record at line 3" in caught.value.reason
+
+
+def test_quote_open_past_field_limit_refused(tmp_path: Path) -> None:
+    header = HEADER + ",Comments"
+    filler = [RECORD_3 + ",a comment long enough to fill the file" for _ in range(4000)]
+    path = write_export(tmp_path, [header, RECORD_1 + ',"never closed', *filler])
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert "record starting on line 2" in caught.value.reason
+    assert "double quote there is probably unbalanced" in caught.value.reason
+
+def test_partial_header_truncated_refused(tmp_path: Path) -> None:
+    header = "UPN,Legal Surname,Legal Forename"
+    path = write_export(tmp_path, ["Report,,", header, "D801999924001,Ashworth,Milo", "T801999924002,Oka"], end="")
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert "cut off mid-record at line 4" in caught.value.reason
+
+
+def test_blank_only_export_refused(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"\xef\xbb\xbf\r\n  \r\n")
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert caught.value.reason.startswith("empty export")
+
+
+def test_missing_file_refused(tmp_path: Path) -> None:
+    path = tmp_path / "absent.csv"
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert caught.value.path == str(path)
+    assert "cannot be read" in caught.value.reason
+
+
+# --- Logging ----------------------------------------------------------------------------------
+
+
+def test_log_has_counts_not_values(tmp_path: Path, caplog) -> None:
+    path = write_export(tmp_path, ["Exclusions Report", "", HEADER, RECORD_1, ",,,,", "Total records: 1"])
+
+    with caplog.at_level(logging.INFO, logger="sync_agent.connectors.delimited"):
+        read(path)
+
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert "1 records" in message
+    assert "'blank': 1" in message
+    assert "'empty': 1" in message
+    assert "'footer': 1" in message
+    assert "'title': 1" in message
+    assert "encoding utf-8" in message
+    assert "D801999924001" not in caplog.text
+    assert "Ashworth" not in caplog.text
+

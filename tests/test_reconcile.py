@@ -1,0 +1,227 @@
+"""Reconcile findings on small hand-made MIS and portal exports."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from builders import (
+    findings_of,
+    permanent,
+    reconcile_folder,
+    record,
+    upn,
+    write_config,
+    write_portal_csv,
+    write_sims_csv,
+)
+from sync_agent.pipeline import RunOutcome
+
+OTHER_UPN = upn("801999924099")
+
+
+def run(tmp_path: Path, mis: list[dict], portal: list[dict], *, as_of: str = "2024-06-01",
+        academic_year: str | None = None, period: str = 'academic_year = "2023-24"') -> RunOutcome:
+    write_sims_csv(tmp_path / "exclusions.csv", mis)
+    write_portal_csv(tmp_path / "portal.csv", portal)
+    write_config(tmp_path, period=period)
+    return reconcile_folder(tmp_path, as_of=as_of, academic_year=academic_year)
+
+
+def kinds(outcome: RunOutcome) -> list[str]:
+    return [f.kind for f in outcome.result.findings]
+
+
+def test_identical_records_no_findings(tmp_path: Path) -> None:
+    outcome = run(tmp_path, [record(), permanent()], [record(), permanent()])
+
+    assert outcome.result.findings == []
+    assert outcome.exit_code == 0
+
+
+def test_missing_on_portal_age(tmp_path: Path) -> None:
+    # Friday 24 May 2024; Monday 27 May is the spring bank holiday; as of Thursday 30 May.
+    mis = [record(start="24/05/2024", end="24/05/2024", sessions="2")]
+
+    outcome = run(tmp_path, mis, [], as_of="2024-05-30")
+
+    [finding] = outcome.result.findings
+    assert finding.kind == "missing_on_portal"
+    assert finding.severity == "error"
+    assert finding.age_school_days == 3
+    assert "3 school days old" in finding.message
+    assert finding.pupil == "Ashworth, Milo"
+    assert outcome.exit_code == 1
+
+
+def test_missing_in_mis(tmp_path: Path) -> None:
+    outcome = run(tmp_path, [], [permanent(portal_id="EX-77")])
+
+    [finding] = outcome.result.findings
+    assert finding.kind == "missing_in_mis"
+    assert finding.severity == "error"
+    assert finding.upn == "K801999924005"
+    assert "portal id EX-77" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("field", "mis_changes", "portal_changes", "mis_value", "portal_value", "severity"),
+    [
+        ("category", {}, {"category": "Lunchtime"}, "suspension", "lunchtime", "error"),
+        ("start_date", {}, {"start": "05/03/2024"}, "2024-03-04", "2024-03-05", "error"),
+        ("start_session", {}, {"start_session": "PM"}, "AM", "PM", "error"),
+        ("end_date", {}, {"end": "06/03/2024"}, "2024-03-05", "2024-03-06", "error"),
+        ("end_session", {}, {"end_session": "AM"}, "PM", "AM", "error"),
+        ("sessions", {}, {"sessions": "3"}, "4", "3", "error"),
+        ("main_reason", {}, {"reason_1": "VA"}, "DB", "VA", "error"),
+        ("reasons", {"reason_2": "PP"}, {"reason_2": "VA"}, "PP", "VA", "warning"),
+        ("status", {"status": "Active"}, {"status": "Withdrawn"}, "active", "withdrawn", "error"),
+        ("upn", {}, {"upn": OTHER_UPN}, "D801999924001", OTHER_UPN, "error"),
+    ],
+)
+def test_one_field_mismatch(tmp_path: Path, field: str, mis_changes: dict, portal_changes: dict,
+                            mis_value: str, portal_value: str, severity: str) -> None:
+    outcome = run(tmp_path, [record(**mis_changes)], [record(**portal_changes)])
+
+    [finding] = outcome.result.findings
+    assert finding.kind == "field_mismatch"
+    assert finding.field == field
+    assert finding.mis_value == mis_value
+    assert finding.portal_value == portal_value
+    assert finding.severity == severity
+    assert outcome.exit_code == (1 if severity == "error" else 0)
+
+
+def test_reason_order_ignored(tmp_path: Path) -> None:
+    outcome = run(tmp_path, [record(reason_2="PP", reason_3="VA")], [record(reason_2="VA", reason_3="PP")])
+
+    assert outcome.result.findings == []
+
+
+def test_blank_both_sides_matches(tmp_path: Path) -> None:
+    outcome = run(tmp_path, [permanent(dob="")], [permanent(dob="", surname="", forename="")])
+
+    assert outcome.result.findings == []
+
+
+def test_start_three_school_days_out(tmp_path: Path) -> None:
+    # Friday 24 May and Thursday 30 May are three school days apart across the bank holiday.
+    mis = [record(start="24/05/2024", end="31/05/2024", sessions="10")]
+    portal = [record(start="30/05/2024", end="31/05/2024", sessions="10")]
+
+    outcome = run(tmp_path, mis, portal)
+
+    assert kinds(outcome) == ["field_mismatch"]
+    assert outcome.result.findings[0].field == "start_date"
+
+
+def test_start_four_school_days_out(tmp_path: Path) -> None:
+    mis = [record(start="04/03/2024", end="11/03/2024", sessions="10")]
+    portal = [record(start="08/03/2024", end="11/03/2024", sessions="10")]
+
+    outcome = run(tmp_path, mis, portal)
+
+    assert sorted(kinds(outcome)) == ["missing_in_mis", "missing_on_portal"]
+
+
+def test_corrected_upn_needs_identity(tmp_path: Path) -> None:
+    outcome = run(tmp_path, [record()], [record(upn=OTHER_UPN, dob="15/02/2012")])
+
+    assert sorted(kinds(outcome)) == ["missing_in_mis", "missing_on_portal"]
+
+
+def test_duplicate_on_portal(tmp_path: Path) -> None:
+    outcome = run(tmp_path, [record()], [record(), record(portal_id="P-DUP")])
+
+    [finding] = outcome.result.findings
+    assert finding.kind == "duplicate_record"
+    assert finding.severity == "warning"
+    assert finding.field == "portal"
+    assert "portal id P-DUP" in finding.message
+    assert outcome.exit_code == 0
+
+
+def test_duplicate_in_mis(tmp_path: Path) -> None:
+    outcome = run(tmp_path, [record(), record(sessions="4")], [record()])
+
+    [finding] = outcome.result.findings
+    assert finding.kind == "duplicate_record"
+    assert finding.field == "mis"
+    assert "line 3" in finding.message
+
+
+def test_temporary_upn_warned(tmp_path: Path) -> None:
+    temporary = record(upn="V94040011200A")
+
+    outcome = run(tmp_path, [temporary], [temporary])
+
+    [finding] = outcome.result.findings
+    assert finding.kind == "temporary_upn"
+    assert finding.severity == "warning"
+    assert finding.upn == "V94040011200A"
+    assert outcome.exit_code == 0
+
+
+def test_outside_period_ignored(tmp_path: Path) -> None:
+    mis = [record(start="10/07/2023", end="10/07/2023", sessions="2")]
+    portal = [permanent(start="10/09/2024")]
+
+    outcome = run(tmp_path, mis, portal)
+
+    assert outcome.result.findings == []
+    assert outcome.result.period.from_.isoformat() == "2023-08-01"
+
+
+def test_period_from_and_to(tmp_path: Path) -> None:
+    mis = [record(), record(upn="T801999924002", start="13/05/2024", end="13/05/2024", sessions="2")]
+
+    outcome = run(tmp_path, mis, [], period="from = 2024-05-01\nto = 2024-05-31")
+
+    assert [f.upn for f in outcome.result.findings] == ["T801999924002"]
+
+
+def test_academic_year_overrides_period(tmp_path: Path) -> None:
+    mis = [record(start="10/07/2023", end="10/07/2023", sessions="2"), record(upn="T801999924002")]
+
+    outcome = run(tmp_path, mis, [], academic_year="2022-23")
+
+    assert [f.upn for f in outcome.result.findings] == ["D801999924001"]
+    assert outcome.result.period.to.isoformat() == "2023-07-31"
+
+
+def test_finding_ids_stable(tmp_path: Path) -> None:
+    first = run(tmp_path, [record()], [record(sessions="3")])
+    second = reconcile_folder(tmp_path)
+
+    [finding] = first.result.findings
+    assert [f.id for f in second.result.findings] == [finding.id]
+    text = "field_mismatch|8019999|D801999924001|suspension|2024-03-04|sessions"
+    assert finding.id == "f-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def test_missing_finding_id(tmp_path: Path) -> None:
+    [finding] = run(tmp_path, [permanent()], []).result.findings
+
+    text = "missing_on_portal|8019999|K801999924005|permanent|2024-02-05|"
+    assert finding.id == "f-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def test_withdrawn_not_missing_on_portal(tmp_path: Path) -> None:
+    outcome = run(tmp_path, [record(status="Withdrawn")], [])
+
+    assert outcome.result.findings == []
+    assert outcome.exit_code == 0
+
+
+def test_refused_portal_skips_comparison(tmp_path: Path) -> None:
+    write_sims_csv(tmp_path / "exclusions.csv", [record()])
+    (tmp_path / "portal.csv").write_bytes(b"")
+    write_config(tmp_path)
+
+    outcome = reconcile_folder(tmp_path)
+
+    assert outcome.exit_code == 2
+    assert not findings_of(outcome, "missing_on_portal")
+    assert [i.status for i in outcome.result.inputs] == ["read", "refused"]
