@@ -18,6 +18,12 @@ def extract(path: Path, mapping: Mapping) -> RawTable:
     """Read ``path`` with the connector for ``mapping``'s format; raise InputRefused if unusable."""
     if not path.is_file():
         raise InputRefused(str(path), "file not found; check the path in the configuration")
+    if mapping.spec.mapping.layout != "records":
+        # Register layouts (a week per row, a CTF marks string) are unpacked into one row per
+        # session by the attendance connectors.
+        from sync_agent.connectors.attendance_layouts import read_attendance_layout
+
+        return read_attendance_layout(path, mapping)
     if mapping.format == "delimited":
         from sync_agent.connectors.delimited import DEFAULT_FOOTER_PATTERNS, read_delimited
 

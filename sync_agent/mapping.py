@@ -73,6 +73,9 @@ class MappingHeader(_Strict):
     follows: str = ""
     # Columns the mapping does not name (an admission number, a comment) are kept as text in extra.
     keep_unmapped_columns: bool = False
+    # How records sit in the export: one per row or element ("records"), one row per pupil per
+    # week with a column per session ("wide-week"), or a CTF marks string per pupil ("ctf-marks").
+    layout: Literal["records", "wide-week", "ctf-marks"] = "records"
 
 
 class DelimitedOptions(_Strict):

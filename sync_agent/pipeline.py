@@ -80,11 +80,14 @@ def load_input(
     summary = InputSummary(path=str(path), kind=kind)
     try:
         wait_until_settled(path, settle_seconds)
-        summary.sha256 = sha256_of(path)
+        # The connector refuses a missing or unreadable file with a reason; hashing comes after it.
         raw = extract(path, mapping)
+        summary.sha256 = sha256_of(path)
     except InputRefused as exc:
         logger.error("refused %s: %s", path, exc.reason)
         summary.status, summary.reason = "refused", exc.reason
+        if path.is_file():
+            summary.sha256 = sha256_of(path)
         return LoadedInput(summary)
     mapped = map_records(raw, mapping, defaults={"laestab": laestab} if mapping.kind == "exclusions" else None)
     validated = validate_records(mapped, mapping, reasons)
@@ -135,6 +138,8 @@ def load_sources(config: AgentConfig, kind: str) -> tuple[list[LoadedInput], lis
 
 def load_portal(config: AgentConfig, portal_reader=None) -> tuple[LoadedInput | None, Mapping | None]:
     """Read the portal's records from its export file, or through ``portal_reader`` in http mode."""
+    if portal_reader is not None:
+        return portal_reader(config), load_mapping("portal-json")
     if config.portal is None:
         return None, None
     if config.portal.mode == "http":

@@ -165,7 +165,7 @@ class ReferencePortal:
 
 def _academic_year(start_date: str) -> str:
     year, month = int(start_date[:4]), int(start_date[5:7])
-    first = year if month >= 9 else year - 1
+    first = year if month >= 8 else year - 1
     return f"{first}-{(first + 1) % 100:02d}"
 
 

@@ -76,7 +76,7 @@ def test_missing_in_mis(tmp_path: Path) -> None:
         ("end_session", {}, {"end_session": "AM"}, "PM", "AM", "error"),
         ("sessions", {}, {"sessions": "3"}, "4", "3", "error"),
         ("main_reason", {}, {"reason_1": "VA"}, "DB", "VA", "error"),
-        ("reasons", {"reason_2": "PP"}, {"reason_2": "VA"}, "PP", "VA", "warning"),
+        ("reasons", {"reason_2": "PP"}, {"reason_2": "VA"}, "DB, PP", "DB, VA", "warning"),
         ("status", {"status": "Active"}, {"status": "Withdrawn"}, "active", "withdrawn", "error"),
         ("upn", {}, {"upn": OTHER_UPN}, "D801999924001", OTHER_UPN, "error"),
     ],
@@ -138,8 +138,8 @@ def test_duplicate_on_portal(tmp_path: Path) -> None:
     [finding] = outcome.result.findings
     assert finding.kind == "duplicate_record"
     assert finding.severity == "warning"
-    assert finding.field == "portal"
-    assert "portal id P-DUP" in finding.message
+    assert finding.field is None
+    assert "more than once in the portal (copy at portal id P-DUP)" in finding.message
     assert outcome.exit_code == 0
 
 
@@ -148,8 +148,17 @@ def test_duplicate_in_mis(tmp_path: Path) -> None:
 
     [finding] = outcome.result.findings
     assert finding.kind == "duplicate_record"
-    assert finding.field == "mis"
-    assert "line 3" in finding.message
+    assert finding.field is None
+    assert "more than once in the MIS export (copy at line 3)" in finding.message
+
+
+def test_duplicate_on_both_sides(tmp_path: Path) -> None:
+    outcome = run(tmp_path, [record(), record()], [record(), record()])
+
+    duplicates = findings_of(outcome, "duplicate_record")
+    assert len(duplicates) == 2
+    assert len({f.id for f in duplicates}) == 2
+    assert kinds(outcome) == ["duplicate_record", "duplicate_record"]
 
 
 def test_temporary_upn_warned(tmp_path: Path) -> None:

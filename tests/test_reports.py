@@ -82,7 +82,8 @@ def make_result(findings: list[Finding] = (), rejects: list[Reject] = (), **fiel
         "period": Period(**{"from": dt.date(2024, 9, 1), "to": dt.date(2025, 8, 31)}),
         "school": School(laestab="8019999", name="Example Primary School"),
         "inputs": [
-            InputSummary(path="exports/exclusions.csv", kind="exclusions", records=7, rejects=len(rejects)),
+            InputSummary(path="exports/exclusions.csv", kind="exclusions", records=7, rejects=len(rejects),
+                         skipped_rows={"blank": 2}),
             InputSummary(path="exports/attendance.csv", kind="attendance", status="refused", reason="empty file (0 bytes)"),
         ],
         "summary": summary,
@@ -410,6 +411,7 @@ def test_xlsx_summary_lists_school_and_counts(tmp_path: Path) -> None:
     assert ["School", "Example Primary School"] in rows
     assert ["LAESTAB", "8019999"] in rows
     assert ["As of", "2025-03-14"] in rows
+    assert ["exports/exclusions.csv", "exclusions", "read", "7", "0", "blank: 2"] in rows
     assert ["exports/attendance.csv", "attendance", "refused", "0", "0", "empty file (0 bytes)"] in rows
     counts = rows[rows.index(["Finding kind", "Severity", "Count"]) + 1:]
     assert counts == [["missing_on_portal", "error", "2"], ["temporary_upn", "warning", "1"]]
@@ -475,7 +477,7 @@ def test_latest_in_use_kept_with_warning(
     real_rename = os.rename
 
     def rename_refusing_latest(source: Path, target: Path) -> None:
-        # Windows refuses to move a folder while Excel holds a file in it open.
+        # Windows refuses to move a folder while Excel has a file in it open.
         if Path(source) == root / "latest":
             raise PermissionError(13, "The process cannot access the file", str(source))
         real_rename(source, target)

@@ -33,9 +33,11 @@ def cli(ctx: click.Context, log_format: str, verbose: int, quiet: int) -> None:
 
 
 def _register() -> None:
-    from sync_agent.cli import reconcile
+    from sync_agent.cli import portal_check, push, reconcile
 
     cli.add_command(reconcile.reconcile)
+    cli.add_command(push.push)
+    cli.add_command(portal_check.portal_check)
 
 
 _register()

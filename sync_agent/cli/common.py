@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
+
+from sync_agent.config import AgentConfig
+from sync_agent.logsetup import PupilDataFilter, log_file, set_pupil_data_logging
 
 CONFIG_OPTION = click.option(
     "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
@@ -21,6 +26,10 @@ AS_OF_OPTION = click.option(
 ACADEMIC_YEAR_OPTION = click.option(
     "--academic-year", "academic_year", metavar="YYYY-YY",
     help="Only exclusions starting in this academic year (1 August to 31 July), e.g. 2024-25.",
+)
+LOG_PUPIL_DATA_OPTION = click.option(
+    "--log-pupil-data", "log_pupil_data", is_flag=True,
+    help="Let UPNs through into log lines at INFO and above (for a support session; off by default).",
 )
 OUT_OPTION = click.option(
     "--out", "out", type=click.Path(path_type=Path, file_okay=False),
@@ -47,8 +56,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        # exc_text may already hold the exception with pupil data removed by PupilDataFilter.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -59,7 +71,11 @@ def make_formatter(log_format: str) -> logging.Formatter:
 
 
 def configure_logging(*, log_format: str, verbosity: int) -> None:
-    """Send the project's log lines to stderr at the level ``verbosity`` selects (0: INFO)."""
+    """Send the project's log lines to stderr at the level ``verbosity`` selects (0: INFO).
+
+    The handler keeps UPNs out of lines at INFO and above (``PupilDataFilter``) until a command
+    given ``--log-pupil-data`` calls ``set_pupil_data_logging(True)``.
+    """
     level = logging.INFO if verbosity == 0 else logging.DEBUG if verbosity > 0 else logging.WARNING
     root = logging.getLogger("sync_agent")
     for handler in list(root.handlers):
@@ -68,5 +84,29 @@ def configure_logging(*, log_format: str, verbosity: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler._sync_agent_console = True  # type: ignore[attr-defined]
     handler.setFormatter(make_formatter(log_format))
+    handler.addFilter(PupilDataFilter())
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def current_log_format() -> str:
+    """Return the ``--log-format`` given to the command group, or "text" outside a command."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return "text"
+    return (context.find_root().obj or {}).get("log_format", "text")
+
+
+@contextlib.contextmanager
+def command_logging(config: AgentConfig, *, pupil_data: bool = False) -> Iterator[None]:
+    """Log to the rotating file in ``[output] log_dir`` as well as stderr while the block runs.
+
+    ``pupil_data`` (``--log-pupil-data``) lets UPNs through on both handlers for this command.
+    """
+    set_pupil_data_logging(pupil_data)
+    try:
+        with log_file(config.resolve(config.output.log_dir), make_formatter(current_log_format()),
+                      pupil_data=pupil_data):
+            yield
+    finally:
+        set_pupil_data_logging(False)

@@ -19,7 +19,8 @@ from sync_agent.result import Reject, Result
 def write_findings_csv(result: Result, path: Path) -> None:
     """Write one row per finding of ``result`` to ``path``, columns in the Finding model's order.
 
-    ``sessions`` and ``schools`` are joined with ``"; "``; dates are ISO dates.
+    ``sessions`` and ``schools`` are joined with ``"; "``, ``extra`` becomes ``key: value`` pairs
+    joined the same way, and dates are ISO dates.
     """
     _write_csv(path, FINDING_COLUMNS, (finding_row(finding) for finding in result.findings))
 

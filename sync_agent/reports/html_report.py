@@ -37,9 +37,9 @@ _DETAIL_FIELDS = (
 
 
 def write_html(result: Result, path: Path) -> None:
-    """Render ``result`` to ``path`` as UTF-8 HTML, streaming so large reports stay small in memory.
+    """Render ``result`` to ``path`` as UTF-8 HTML, streamed so large reports stay small in memory.
 
-    All findings are listed, grouped by kind (errors first); the rejects section lists at most
+    All findings are listed, grouped by kind with errors first. The rejects section lists at most
     the first 500 rejects and points to ``rejects.csv`` for the rest.
     """
     groups = group_by_kind(result.findings)

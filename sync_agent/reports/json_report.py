@@ -9,5 +9,5 @@ from sync_agent.result import Result
 
 
 def write_json(result: Result, path: Path) -> None:
-    """Write ``result`` as UTF-8 JSON to ``path``; values are not neutralised, since JSON is data."""
+    """Write ``result`` as UTF-8 JSON to ``path``, with values exact (JSON is never run as formulas)."""
     write_private_bytes(path, (result.to_json() + "\n").encode("utf-8"))

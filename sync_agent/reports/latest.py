@@ -1,4 +1,4 @@
-"""Refresh the ``latest/`` report folder so it never holds files of two different runs."""
+"""Refresh the ``latest/`` report folder so it never contains files of two different runs."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ def refresh_latest(files: Iterable[Path], latest_dir: Path) -> bool:
     The copies go into a hidden sibling folder, which then replaces ``latest_dir`` by two renames
     (old folder aside, new folder in), so a reader sees either the old set or the new set. Between
     the renames ``latest_dir`` is briefly missing. A missing old ``latest_dir`` is fine. If the old
-    folder cannot be moved because another program holds one of its files open (Excel does this
-    on Windows), a warning is logged, the old folder stays as it was, and False is returned.
+    folder cannot be moved because another program has one of its files open (Excel locks
+    open files on Windows), a warning is logged, the old folder stays as it was, and False is returned.
 
     NOTE: a process killed between the two renames leaves a hidden ``.latest.old-*`` folder beside
-    ``latest_dir``; the next refresh creates ``latest_dir`` again but does not remove it.
+    ``latest_dir``. The next refresh creates ``latest_dir`` again but does not remove that folder.
     """
     token = secrets.token_hex(4)
     staging = latest_dir.with_name(f".{latest_dir.name}.new-{token}")

@@ -1,7 +1,7 @@
 """Safe output for reports: formula neutralising for spreadsheet cells, and owner-only files.
 
-Reports hold pupil names, UPNs and exclusion details, so every report file is created readable and
-writable by its owner only, and every report folder is created for its owner only.
+Reports contain pupil names, UPNs and exclusion details, so every report file is created readable
+and writable by its owner only, and every report folder this package creates is owner-only too.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def neutralise_cell(text: str) -> str:
     Only cells starting with ``=``, ``+``, ``-``, ``@``, TAB or CR are changed, so
     ``D'Souza-Adeyemi`` stays as it is. Every cell the reports write is text, including numbers
     we format ourselves, so a negative number such as ``-3`` would also gain the ``'``. No report
-    column holds negative numbers, and a spreadsheet shows ``'-3`` as the text ``-3``.
+    column contains negative numbers, and a spreadsheet shows ``'-3`` as the text ``-3``.
     """
     if text.startswith(FORMULA_PREFIXES):
         return "'" + text
@@ -40,8 +40,8 @@ def open_private(path: Path | str, mode: str = "w", **kwargs: Any) -> IO[Any]:
     is truncated (``w``) and its permissions are set to 0o600. A symbolic link at ``path`` is
     refused with ``OSError`` where the platform supports ``O_NOFOLLOW``.
 
-    NOTE: on Windows the ``os.open`` mode only controls the read-only attribute, so there the
-    file inherits the access control list of its folder; keep the output folder private.
+    NOTE: on Windows the ``os.open`` mode only controls the read-only attribute. There the file
+    inherits the access control list of its folder, so the output folder must be kept private.
     """
     fd = os.open(path, _open_flags(mode), FILE_MODE)
     try:

@@ -13,8 +13,8 @@ _RESERVED = {"history"}
 def unique_sheet_name(name: str, used: set[str]) -> str:
     """Return a valid sheet name for ``name`` that is not in ``used``, and add it to ``used``.
 
-    ``used`` holds the lower-cased names taken so far, because Excel compares sheet names
-    without regard to case. A name that is too long is cut; a name already taken gets ``~2``,
+    ``used`` contains the lower-cased names taken so far, because Excel compares sheet names
+    without regard to case. A name that is too long is cut. A name already taken gets ``~2``,
     ``~3`` ... in place of its last characters.
     """
     base = _FORBIDDEN.sub("_", name).strip("'") or "Sheet"

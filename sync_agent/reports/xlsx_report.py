@@ -33,7 +33,9 @@ COLUMN_WIDTHS = {
     "actual": 12, "sessions": 28, "due_date": 11, "age_school_days": 8, "schools": 18,
     "extra": 30, "message": 60, "action": 50, "status": 9,
 }  # fmt: skip
-INPUT_COLUMNS = ("path", "kind", "status", "records", "rejects", "reason")
+# Summary sheet columns: labels and input files, school name and kind, then input counts and reasons.
+SUMMARY_WIDTHS = (30, 40, 10, 10, 10, 16, 40)
+INPUT_COLUMNS = ("path", "kind", "status", "records", "rejects", "skipped_rows", "reason")
 # Counts and ages are text on purpose, so Excel's "number stored as text" markers are switched off.
 ALL_CELLS = "A1:XFD1048576"
 CUT_RETURN_CODE = -2  # what write_string returns when it cut a string to Excel's limit
@@ -43,8 +45,8 @@ def write_xlsx(result: Result, path: Path) -> None:
     """Write ``result`` to ``path`` as an Excel workbook of text cells.
 
     Sheet names are the finding kinds, cut to Excel's 31-character limit and made unique.
-    A value longer than Excel's 32,767-character cell limit is cut, and a warning says how many
-    were; ``reconciliation.csv`` keeps the whole text.
+    A value longer than Excel's 32,767-character cell limit is cut, and a logged warning gives the
+    number of cut cells. ``reconciliation.csv`` keeps the whole text.
     """
     groups = group_by_kind(result.findings)
     # The temporary row files hold pupil data, so they stay in the report's private folder.
@@ -81,9 +83,8 @@ def _write_summary(
     sheet: Worksheet, result: Result, counts: list[tuple[str, str, int]], bold: Format
 ) -> int:
     sheet.ignore_errors({"number_stored_as_text": ALL_CELLS})
-    sheet.set_column(0, 0, 22)
-    sheet.set_column(1, 1, 40)
-    sheet.set_column(2, len(INPUT_COLUMNS) - 1, 12)
+    for column, width in enumerate(SUMMARY_WIDTHS):
+        sheet.set_column(column, column, width)
     facts = [
         ["School", result.school.name or ""],
         ["LAESTAB", result.school.laestab],
@@ -97,7 +98,7 @@ def _write_summary(
         sheet.write_string(row, 0, label, bold)
         cut_cells += _write_row(sheet, row, [value], first_column=1)
 
-    input_header = ["File", "Kind", "Status", "Records", "Rejects", "Reason refused"]
+    input_header = ["File", "Kind", "Status", "Records", "Rejects", "Rows skipped", "Reason refused"]
     input_rows = ([cell_text(getattr(item, name)) for name in INPUT_COLUMNS] for item in result.inputs)
     next_row, cut = _write_table(sheet, len(facts) + 1, input_header, input_rows, bold)
     cut_cells += cut

@@ -1,0 +1,116 @@
+"""From a reconcile outcome to the push: the records to send and the send itself.
+
+Only records behind open ``missing_on_portal`` findings are ever pushed: records that passed
+validation, are in the MIS and not on the portal. Nothing on the portal is changed or deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sync_agent.codelists import categories
+from sync_agent.config import AgentConfig
+from sync_agent.pipeline import RunOutcome
+
+logger = logging.getLogger(__name__)
+
+
+def _date(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date().isoformat()
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "" else str(value)
+
+
+def wire_payload(record: dict[str, Any]) -> dict[str, Any]:
+    """Return one validated MIS record as an exclusion on the wire (no portal ``id``)."""
+    wire_codes = {name: c.wire_code for name, c in categories().items()}
+    sessions = record.get("sessions")
+    payload = {
+        "laestab": record["laestab"],
+        "upn": record["upn"],
+        "surname": _text(record.get("surname")),
+        "forename": _text(record.get("forename")),
+        "date_of_birth": _date(record.get("date_of_birth")),
+        "category": wire_codes[record["category"]],
+        "start_date": _date(record["start_date"]),
+        "start_session": _text(record.get("start_session")),
+        "end_date": _date(record.get("end_date")),
+        "end_session": _text(record.get("end_session")),
+        "sessions": None if sessions is None or pd.isna(sessions) else int(sessions),
+        "reasons": [r for r in (record.get("reason_1"), record.get("reason_2"), record.get("reason_3")) if _text(r)],
+    }
+    return {key: value for key, value in payload.items() if value is not None or key in {"end_date", "end_session", "sessions"}}
+
+
+def push_candidates(outcome: RunOutcome) -> list[dict[str, Any]]:
+    """Return the wire payloads of the MIS records behind open ``missing_on_portal`` findings."""
+    wanted = {
+        (f.laestab, f.upn, f.category, f.start_date)
+        for f in outcome.result.findings
+        if f.kind == "missing_on_portal" and f.status == "open"
+    }
+    if not wanted or outcome.mis.empty:
+        return []
+    payloads = []
+    seen = set()
+    for record in outcome.mis.to_dict("records"):
+        key = (record["laestab"], record["upn"], record["category"], pd.Timestamp(record["start_date"]).date())
+        if key in wanted and key not in seen:
+            seen.add(key)
+            payloads.append(wire_payload(record))
+    return payloads
+
+
+@dataclass
+class PushStepResult:
+    delivered: int = 0
+    already_there: int = 0
+    rejected: int = 0
+    failed: int = 0
+    exit_code: int = 0
+    text: str = ""
+    file: Path | None = None
+
+    def counts(self) -> dict[str, int]:
+        return {"delivered": self.delivered, "already_there": self.already_there,
+                "rejected": self.rejected, "failed": self.failed}
+
+
+def push_missing(config: AgentConfig, outcome: RunOutcome, *, as_of: dt.date, report_dir: Path | None) -> PushStepResult:
+    """Send the outcome's missing records through the journal to the configured target."""
+    from sync_agent.journal import PushJournal
+    from sync_agent.portal_http import portal_client
+    from sync_agent.push import build_plan, send, send_b2b
+
+    candidates = push_candidates(outcome)
+    state_path = config.resolve(config.state.path)
+    with PushJournal(state_path) as journal:
+        plan = build_plan(candidates, journal, target=config.push.target)
+        if config.push.target == "b2b-file":
+            summary = send_b2b(plan, journal, config.resolve(config.push.b2b_dir), laestab=config.school.laestab)
+        else:
+            with portal_client(config) as client:
+                summary = send(plan, client, journal)
+    logger.info("push finished: exit code %d", summary.exit_code)
+    return step_result(summary)
+
+
+def step_result(summary) -> PushStepResult:
+    """Return the counts of a ``PushSummary`` for the run record and the alert."""
+    return PushStepResult(
+        delivered=len(summary.delivered),
+        already_there=len(summary.already_there),
+        rejected=len(summary.rejected),
+        failed=len(summary.failed) + len(summary.not_retried),
+        exit_code=summary.exit_code,
+        text=summary.render(),
+        file=summary.b2b_file,
+    )
