@@ -93,7 +93,7 @@ def read_wide_week(path: Path, mapping: Mapping) -> RawTable:
     frame = raw.frame
     weeks = pd.to_datetime(frame[week_column].str.strip(), format="%d/%m/%Y", errors="coerce")
     rejects = list(raw.rejects)
-    bad_week = weeks.isna() | (weeks.dt.dayofweek != 0)
+    bad_week = weeks.isna() | (weeks.dt.day_of_week != 0)
     for line, value in zip(frame.loc[bad_week, LINE_COLUMN], frame.loc[bad_week, week_column]):
         rejects.append((int(line), week_column, value,
                         f"{week_column} {value!r} is not a Monday written as dd/mm/yyyy; correct the week's date"))
@@ -131,11 +131,12 @@ def read_ctf_marks(path: Path, calendar: SchoolCalendar | None = None) -> RawTab
     raw = read_xml(path, record_path=_CTF_RECORD, fields=_CTF_FIELDS)
     pieces: list[pd.DataFrame] = []
     rejects: list[tuple[int, str | None, str | None, str]] = []
-    for row in raw.frame.itertuples(index=False):
-        line = int(getattr(row, LINE_COLUMN))
-        unpacked = _unpack_pupil(row.upn, row.start, row.marks, line, calendar, rejects)
+    frame = raw.frame
+    for upn, lea, estab, start, marks, line in zip(frame["upn"], frame["lea"], frame["estab"], frame["start"],
+                                                    frame["marks"], frame[LINE_COLUMN]):
+        unpacked = _unpack_pupil(upn, start, marks, int(line), calendar, rejects)
         if unpacked is not None:
-            unpacked["laestab"] = f"{row.lea}{row.estab}" if row.lea and row.estab else ""
+            unpacked["laestab"] = f"{lea}{estab}" if lea and estab else ""
             pieces.append(unpacked)
     columns = ["laestab", "upn", "date", "session", "code", LINE_COLUMN]
     frame = pd.concat(pieces, ignore_index=True)[columns] if pieces else pd.DataFrame({c: pd.Series(dtype=object) for c in columns})

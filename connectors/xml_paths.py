@@ -99,9 +99,9 @@ class ReadPlan:
     anchored: bool
     columns: tuple[str, ...]
     alternatives: tuple[tuple[FieldPath, ...], ...]  # one tuple per column, in column order
-    # Local names of the ancestors' children that field paths start from. The reader keeps these
-    # elements whole until their parent is released, because records read later still need them.
-    kept_names: frozenset[str]
+    # Local names of every element a field path steps through. The reader keeps such elements
+    # until their parent is cleared, because a record read later may still need them.
+    referenced_names: frozenset[str]
 
     @classmethod
     def build(cls, record_path: str, fields: Mapping[str, Sequence[str]]) -> ReadPlan:
@@ -118,13 +118,8 @@ class ReadPlan:
                     f"XML field {column!r}: give a list of one or more paths, not {paths!r}"
                 )
             alternatives.append(tuple(parse_field_path(column, path) for path in paths))
-        kept = {
-            path.steps[0].name
-            for paths in alternatives
-            for path in paths
-            if path.levels_up and path.steps
-        }
-        return cls(record, anchored, columns, tuple(alternatives), frozenset(kept))
+        referenced = {step.name for paths in alternatives for path in paths for step in path.steps}
+        return cls(record, anchored, columns, tuple(alternatives), frozenset(referenced))
 
     def matches(self, element: etree._Element, names: LocalNames) -> bool:
         """Return whether the ancestry of an element named like the record ends with the path."""
@@ -138,12 +133,6 @@ class ReadPlan:
 
 # How RecordExtractor reads one alternative path, chosen once per path so that the per-record
 # loop unpacks a tuple instead of inspecting a FieldPath.
-_CHILD_TEXT = 0  # (kind, name, position): text of a child of the record, the common case
-_FROM_CHILD = 1  # (kind, name, position, path): a longer path starting at a child of the record
-_OWN = 2  # (kind, path): an attribute or the text of the record itself
-_ANCESTOR = 3  # (kind, index into the parent-level cache)
-
-
 class RecordExtractor:
     """Reads a plan's columns from finished record elements.
 
@@ -154,24 +143,19 @@ class RecordExtractor:
 
     def __init__(self, plan: ReadPlan, names: LocalNames) -> None:
         self._names = names
-        self._ancestor_paths: list[FieldPath] = []
+        self._ancestor_paths = sorted(
+            {path for paths in plan.alternatives for path in paths if path.levels_up},
+            key=repr,
+        )
+        slots = {path: slot for slot, path in enumerate(self._ancestor_paths)}
+        # Per column, its alternatives as (ancestor slot or None, path, child step or None), so
+        # the per-record loop never hashes a FieldPath and reads a child's text without a call.
         self._columns = tuple(
-            tuple(self._compile(path) for path in paths) for paths in plan.alternatives
+            tuple((slots.get(path), path, _child_text_step(path)) for path in paths)
+            for paths in plan.alternatives
         )
         self._cached_parent: etree._Element | None = None
         self._cached_values: list[str | None] = []
-
-    def _compile(self, path: FieldPath) -> tuple:
-        if path.levels_up:
-            self._ancestor_paths.append(path)
-            return (_ANCESTOR, len(self._ancestor_paths) - 1)
-        if not path.steps:
-            return (_OWN, path)
-        first = path.steps[0]
-        if len(path.steps) == 1 and path.attribute is None:
-            return (_CHILD_TEXT, first.name, first.position)
-        rest = FieldPath(0, path.steps[1:], path.attribute)
-        return (_FROM_CHILD, first.name, first.position, rest)
 
     def extract(self, record: etree._Element) -> list[str]:
         """Return one stripped text per column: "" where no alternative path is present."""
@@ -179,25 +163,21 @@ class RecordExtractor:
         children: dict[str, list] = {}
         for child in record:
             children.setdefault(names[child.tag], []).append(child)
-        ancestor_values = self._ancestor_values(record) if self._ancestor_paths else None
+        indexes = {record: children}
+        ancestor_values = self._ancestor_values(record) if self._ancestor_paths else []
 
         row = []
         for alternatives in self._columns:
             value = None
-            for compiled in alternatives:
-                kind = compiled[0]
-                if kind == _CHILD_TEXT or kind == _FROM_CHILD:
-                    found = children.get(compiled[1])
-                    if found is not None and compiled[2] < len(found):
-                        child = found[compiled[2]]
-                        if kind == _CHILD_TEXT:
-                            value = child.text or ""
-                        else:
-                            value = _select(child, compiled[3], names)
-                elif kind == _ANCESTOR:
-                    value = ancestor_values[compiled[1]]
+            for slot, path, step in alternatives:
+                if step is not None:
+                    found = children.get(step.name)
+                    if found is not None and step.position < len(found):
+                        value = found[step.position].text or ""
+                elif slot is None:
+                    value = _select(record, path, names, indexes)
                 else:
-                    value = _select(record, compiled[1], names)
+                    value = ancestor_values[slot]
                 if value is not None:
                     break
             row.append(value.strip() if value else "")
@@ -207,33 +187,46 @@ class RecordExtractor:
         parent = record.getparent()
         if parent is None or parent is not self._cached_parent:
             self._cached_parent = parent
+            indexes: dict[etree._Element, dict[str, list]] = {}
             self._cached_values = [
-                _select(record, path, self._names) for path in self._ancestor_paths
+                _select(record, path, self._names, indexes) for path in self._ancestor_paths
             ]
         return self._cached_values
 
 
-def _nth_child(element: etree._Element, step: _Step, names: LocalNames) -> etree._Element | None:
-    seen = 0
-    for child in element:
-        if names[child.tag] == step.name:
-            if seen == step.position:
-                return child
-            seen += 1
+def _child_text_step(path: FieldPath) -> _Step | None:
+    """Return the step of a path that is just a child's text, the most common kind."""
+    if path.levels_up == 0 and len(path.steps) == 1 and path.attribute is None:
+        return path.steps[0]
     return None
 
 
-def _select(record: etree._Element, path: FieldPath, names: LocalNames) -> str | None:
-    """Return the text or attribute value a path selects, or None when it selects nothing."""
+def _select(
+    record: etree._Element,
+    path: FieldPath,
+    names: LocalNames,
+    indexes: dict[etree._Element, dict[str, list]],
+) -> str | None:
+    """Return the text or attribute value a path selects, or None when it selects nothing.
+
+    ``indexes`` caches each visited element's children by local name, so paths that share a
+    prefix (``Reasons/Reason[1]``, ``Reasons/Reason[2]``) walk the children once.
+    """
     node = record
     for _ in range(path.levels_up):
         node = node.getparent()
         if node is None:
             return None
     for step in path.steps:
-        node = _nth_child(node, step, names)
-        if node is None:
+        index = indexes.get(node)
+        if index is None:
+            index = indexes[node] = {}
+            for child in node:
+                index.setdefault(names[child.tag], []).append(child)
+        found = index.get(step.name)
+        if found is None or step.position >= len(found):
             return None
+        node = found[step.position]
 
     if path.attribute is None:
         return node.text or ""

@@ -3,8 +3,8 @@
 XML exports (Common Transfer Files, Capita ONE B2B exclusion files, SIMS report XML) come from
 other schools and systems, so every file is treated as hostile: DTDs and entity declarations are
 refused (see ``xml_guard``), libxml2 keeps its depth and text limits, and each element's text is
-held to ``max_text_bytes``. The file is streamed with ``iterparse``: each finished element is
-cleared and its earlier siblings deleted, so memory follows the records kept, not the file size.
+held to ``max_text_bytes``. The file is streamed with ``iterparse``: each finished element that
+no field path names is cleared and deleted, so memory follows the records kept, not the file size.
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ def read_xml(
 
     Elements that ancestor paths (those starting with ``..``) read must come before the records
     in document order, as in CTF and B2B files where ``Pupil/UPN`` precedes ``Pupil/Exclusions``:
-    they are read when the first record inside a parent ends. Records nested inside another
-    record are not read separately.
+    they are read when the first record inside a parent ends.
 
     Returns a RawTable whose frame has one ``str`` column per field plus ``LINE_COLUMN``, the
     line of each record's start tag. Raises InputRefused, naming the file and, where there is
@@ -85,62 +84,43 @@ def _stream_records(
 ) -> tuple[list[list[str]], list[int], str]:
     """Return the rows, their start lines and the document encoding read from ``handle``.
 
-    Each element is cleared when it ends, and its previous sibling deleted, with two
-    exceptions: the subtree of a record waits for the record's end, and elements named in
-    ``plan.kept_names`` stay whole until their parent is cleared, because records read later
-    need them. Every sibling step deletes at most one element, because the step before it left
-    only kept elements in front. The loop body is inlined because it runs for every element.
+    Each element is cleared when it ends, unless a field path names it, and then its previous
+    sibling is deleted unless a field path names that one. Elements that paths name therefore
+    live until their parent is cleared, which keeps a pupil's ``UPN`` for the exclusions after
+    it, and everything else is freed at once. Each step deletes at most one element because the
+    step before it left only named elements in front. The loop body is inlined because it runs
+    for every element.
     """
     names = LocalNames()
     extractor = RecordExtractor(plan, names)
-    kept = plan.kept_names
+    referenced = plan.referenced_names
     record_name = plan.record[-1]
     # Text of this many characters may exceed max_text_bytes once encoded as UTF-8.
     suspect_chars = max_text_bytes // 4
     rows: list[list[str]] = []
     lines: list[int] = []
-    encoding = "utf-8"
     root = None
-    record = None  # the open record element
-    kept_depth = 0  # open kept elements outside any record
 
-    for event, element in etree.iterparse(handle, events=("start", "end"), **PARSER_OPTIONS):
-        if event == "start":
-            if root is None:
-                root = element
-                refuse_parsed_doctype(path, root)
-                encoding = root.getroottree().docinfo.encoding or encoding
-            if record is None:
-                name = names[element.tag]
-                if name == record_name and plan.matches(element, names):
-                    record = element
-                elif name in kept:
-                    kept_depth += 1
-            continue
-
+    for _event, element in etree.iterparse(handle, events=("end",), **PARSER_OPTIONS):
+        if root is None:
+            root = element.getroottree().getroot()
+            refuse_parsed_doctype(path, root)
         text = element.text
         if text is not None and len(text) > suspect_chars:
             _refuse_long_text(path, element, names, max_text_bytes)
-        if record is not None:
-            if element is not record:
-                continue
+
+        name = names[element.tag]
+        if name == record_name and plan.matches(element, names):
             rows.append(extractor.extract(element))
             lines.append(element.sourceline)
-            record = None
+        if name not in referenced:
             element.clear()
-        elif kept and names[element.tag] in kept:
-            kept_depth -= 1
-            if kept_depth:
-                continue
-        elif kept_depth:
-            continue
-        else:
-            element.clear()
-
         previous = element.getprevious()
-        if previous is not None and not (kept and names[previous.tag] in kept):
+        if previous is not None and names[previous.tag] not in referenced:
             element.getparent().remove(previous)
-    return rows, lines, encoding
+
+    encoding = root.getroottree().docinfo.encoding if root is not None else None
+    return rows, lines, encoding or "utf-8"
 
 
 def _refuse_long_text(

@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 EXTRA_PREFIX = "extra:"
 # Keys and codes are compared upper-case; names and free text keep their case.
 _UPPER_FIELDS = frozenset({"upn", "laestab", "portal_id", "code"})
-# Names are kept exactly as the export holds them (a leading tab or space included), so reports and
-# portal payloads carry the pupil's name unaltered; matching compares them after cleaning.
+# Names are kept exactly as the export contains them (a leading tab or space included), so reports
+# and portal payloads carry the pupil's name unaltered. Matching compares them after cleaning.
 _VERBATIM_FIELDS = frozenset({"surname", "forename"})
 
 
@@ -49,12 +49,14 @@ def resolve_columns(raw: RawTable, mapping: Mapping) -> dict[str, str]:
     if mapping.format == "xml":
         return {name: name for name in mapping.spec.fields if name in raw.frame.columns}
     by_key = {normalise_key(column): column for column in raw.columns}
+    # JSON items carry their own keys, so a page with no items has no columns to check.
+    check_required = mapping.format != "json" or len(raw) > 0
     resolved: dict[str, str] = {}
     for name, spec in mapping.spec.fields.items():
         found = next((by_key[normalise_key(c)] for c in spec.columns if normalise_key(c) in by_key), None)
         if found is not None:
             resolved[name] = found
-        elif spec.required and spec.default is None:
+        elif spec.required and spec.default is None and check_required:
             wanted = " or ".join(repr(c) for c in spec.columns)
             raise MappingError(
                 f"{raw.path}: required column {wanted} (field {name}) is missing; the columns found are "

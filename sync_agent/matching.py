@@ -27,17 +27,44 @@ class SchoolDayCounter(Protocol):
     def school_days_between(self, start, end): ...
 
 
-def _with_keys(frame: pd.DataFrame, row_name: str) -> pd.DataFrame:
-    keyed = pd.DataFrame(
-        {
-            row_name: np.arange(len(frame)),
-            "laestab": frame["laestab"].to_numpy(),
-            "upn": frame["upn"].to_numpy(),
-            "start_date": frame["start_date"].to_numpy(),
-            "session_key": frame["start_session"].fillna("").to_numpy(),
-            "category": frame["category"].to_numpy(),
-        }
-    )
+def _text_array(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return frame[column].astype(object).where(frame[column].notna(), "").to_numpy(dtype=object)
+
+
+def record_keys(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Return integer keys for each frame's records, coded consistently across the frames.
+
+    Comparing int64 codes is an order of magnitude faster than comparing strings, so every round
+    of matching and the duplicate check work on these columns: ``pupil`` (LAESTAB and UPN),
+    ``day`` (start date as days since 1970), ``session`` (0 AM, 1 PM, 2 none), ``category`` and
+    ``key`` (pupil, day and session in one number).
+    """
+    laestab_codes, _ = pd.factorize(np.concatenate([_text_array(f, "laestab") for f in frames]))
+    upn_codes, upns = pd.factorize(np.concatenate([_text_array(f, "upn") for f in frames]))
+    pupil_codes = laestab_codes.astype("int64") * max(len(upns), 1) + upn_codes
+    categories = np.concatenate([_text_array(f, "category") for f in frames])
+    category_codes, _ = pd.factorize(categories)
+    keyed, offset = [], 0
+    for frame in frames:
+        count = len(frame)
+        pupil = pupil_codes[offset:offset + count].astype("int64")
+        day = frame["start_date"].to_numpy(dtype="datetime64[D]").astype("int64")
+        sessions = _text_array(frame, "start_session")
+        session = np.where(sessions == "AM", 0, np.where(sessions == "PM", 1, 2)).astype("int64")
+        keyed.append(
+            pd.DataFrame(
+                {
+                    "row": np.arange(count),
+                    "pupil": pupil,
+                    "day": day,
+                    "session": session,
+                    "category": category_codes[offset:offset + count].astype("int64"),
+                    # Days since 1970 stay below 2**20 until the year 4840.
+                    "key": (pupil << 22) | ((day & 0xFFFFF) << 2) | session,
+                }
+            )
+        )
+        offset += count
     return keyed
 
 
@@ -45,7 +72,8 @@ def _pair_exact(mis: pd.DataFrame, portal: pd.DataFrame, keys: list[str]) -> pd.
     """Pair rows sharing ``keys``, one to one: the nth of a group on one side with the nth on the other."""
     left = mis.assign(_n=mis.groupby(keys, sort=False).cumcount())
     right = portal.assign(_n=portal.groupby(keys, sort=False).cumcount())
-    return left.merge(right, on=[*keys, "_n"], how="inner")[["mis_row", "portal_row"]]
+    pairs = left.merge(right, on=[*keys, "_n"], how="inner", suffixes=("_m", "_p"))
+    return pairs[["row_m", "row_p"]].set_axis(["mis_row", "portal_row"], axis=1)
 
 
 def _greedy(candidates: pd.DataFrame, order: list[str]) -> pd.DataFrame:
@@ -64,19 +92,23 @@ def _greedy(candidates: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 def _unpaired(keyed: pd.DataFrame, pairs: list[pd.DataFrame], column: str) -> pd.DataFrame:
     used = np.concatenate([p[column].to_numpy() for p in pairs]) if pairs else np.array([], dtype=int)
-    return keyed[~keyed[column].isin(used)]
+    return keyed[~keyed["row"].isin(used)]
 
 
-def pair_records(mis: pd.DataFrame, portal: pd.DataFrame, calendar: SchoolDayCounter) -> pd.DataFrame:
-    """Return the pairs as ``mis_row``, ``portal_row`` (positions in the frames) and ``round``."""
-    mis_keyed = _with_keys(mis, "mis_row")
-    portal_keyed = _with_keys(portal, "portal_row")
+def pair_records(
+    mis: pd.DataFrame, portal: pd.DataFrame, calendar: SchoolDayCounter,
+    keys: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Return the pairs as ``mis_row``, ``portal_row`` (positions in the frames) and ``round``.
+
+    ``keys`` are the frames' ``record_keys``, when the caller has them already.
+    """
+    mis_keyed, portal_keyed = keys if keys is not None else record_keys([mis, portal])
     pairs: list[pd.DataFrame] = []
 
-    same_category = _pair_exact(mis_keyed, portal_keyed, [*_KEY, "category"])
-    pairs.append(same_category.assign(round="exact"))
+    pairs.append(_pair_exact(mis_keyed, portal_keyed, ["key", "category"]).assign(round="exact"))
     left_m, left_p = _unpaired(mis_keyed, pairs, "mis_row"), _unpaired(portal_keyed, pairs, "portal_row")
-    pairs.append(_pair_exact(left_m, left_p, _KEY).assign(round="exact"))
+    pairs.append(_pair_exact(left_m, left_p, ["key"]).assign(round="exact"))
 
     left_m, left_p = _unpaired(mis_keyed, pairs, "mis_row"), _unpaired(portal_keyed, pairs, "portal_row")
     pairs.append(_pair_near_start(left_m, left_p, calendar).assign(round="near_start"))
@@ -87,11 +119,12 @@ def pair_records(mis: pd.DataFrame, portal: pd.DataFrame, calendar: SchoolDayCou
 
 
 def _pair_near_start(left_m: pd.DataFrame, left_p: pd.DataFrame, calendar: SchoolDayCounter) -> pd.DataFrame:
-    candidates = left_m.merge(left_p, on=["laestab", "upn"], suffixes=("_m", "_p"))
+    candidates = left_m.merge(left_p, on="pupil", suffixes=("_m", "_p"))
     if candidates.empty:
         return pd.DataFrame(columns=["mis_row", "portal_row"], dtype="int64")
-    start_m = candidates["start_date_m"].to_numpy(dtype="datetime64[D]")
-    start_p = candidates["start_date_p"].to_numpy(dtype="datetime64[D]")
+    candidates = candidates.rename(columns={"row_m": "mis_row", "row_p": "portal_row"})
+    start_m = candidates["day_m"].to_numpy().astype("datetime64[D]")
+    start_p = candidates["day_p"].to_numpy().astype("datetime64[D]")
     distance = np.abs(np.asarray(calendar.school_days_between(start_m, start_p)))
     calendar_days = np.abs((start_p - start_m).astype(int))
     candidates = candidates.assign(
@@ -106,7 +139,7 @@ def _pair_near_start(left_m: pd.DataFrame, left_p: pd.DataFrame, calendar: Schoo
 
 
 def _identity(frame: pd.DataFrame, keyed: pd.DataFrame, row_name: str) -> pd.DataFrame:
-    rows = keyed[row_name].to_numpy()
+    rows = keyed["row"].to_numpy()
     part = frame.iloc[rows]
     return pd.DataFrame(
         {

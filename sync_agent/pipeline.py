@@ -80,7 +80,7 @@ def load_input(
     summary = InputSummary(path=str(path), kind=kind)
     try:
         wait_until_settled(path, settle_seconds)
-        # The connector refuses a missing or unreadable file with a reason; hashing comes after it.
+        # The connector rejects a missing or unreadable file with a reason, so hashing comes after it.
         raw = extract(path, mapping)
         summary.sha256 = sha256_of(path)
     except InputRefused as exc:
@@ -105,6 +105,14 @@ def load_input(
 def _in_period(records: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
     starts = records["start_date"]
     return records[(starts >= pd.Timestamp(start)) & (starts <= pd.Timestamp(end))].reset_index(drop=True)
+
+
+def _of_school(portal: pd.DataFrame, laestab: str) -> pd.DataFrame:
+    """Keep the school's own portal records: an LA-wide export contains other schools' records too."""
+    own = portal["laestab"] == laestab
+    if not own.all():
+        logger.info("left out %d portal records of other schools (LAESTAB not %s)", int((~own).sum()), laestab)
+    return portal[own].reset_index(drop=True)
 
 
 def _empty_records() -> pd.DataFrame:
@@ -178,7 +186,7 @@ def run_reconcile(
     mis = _in_period(_concat(exclusions), period_from, period_to)
     portal = None
     if portal_input is not None and portal_input.validated is not None and not refused:
-        portal = _in_period(portal_input.validated.records, period_from, period_to)
+        portal = _of_school(_in_period(portal_input.validated.records, period_from, period_to), config.school.laestab)
     if refused:
         logger.warning("comparison with the portal skipped: %d input(s) refused", len(refused))
         if any(i.summary.kind == "exclusions" for i in refused):

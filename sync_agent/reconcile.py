@@ -15,13 +15,12 @@ import pandas as pd
 
 from sync_agent.findings import KINDS, finding_id, severity_of
 from sync_agent.mapper import EXTRA_PREFIX
-from sync_agent.matching import SchoolDayCounter, pair_records
+from sync_agent.matching import SchoolDayCounter, pair_records, record_keys
 
 FINDING_COLUMNS = [
     "kind", "laestab", "upn", "pupil", "category", "start_date", "field", "mis_value", "portal_value",
     "age_school_days", "message", "extra",
 ]
-_DUPLICATE_KEY = ["laestab", "upn", "category", "start_date", "start_session"]
 _FIELD_WORDS = {"reasons": "reasons beyond the main reason differ: the reasons are", "main_reason": "main reason is",
                "upn": "UPN is"}
 _CATEGORY_WORDS = {"suspension": "Suspension", "permanent": "Permanent exclusion", "lunchtime": "Lunchtime exclusion"}
@@ -52,14 +51,6 @@ def _text(values: pd.Series) -> pd.Series:
     return text.fillna("").astype(object)
 
 
-def _reasons_beyond_main(frame: pd.DataFrame) -> pd.Series:
-    """The second and third reasons as a sorted, comma-separated set (their order carries no meaning)."""
-    second = frame["reason_2"].fillna("").astype(str)
-    third = frame["reason_3"].fillna("").astype(str)
-    pairs = np.where(second <= third, second + "," + third, third + "," + second)
-    return pd.Series(pairs, index=frame.index).str.strip(",").str.replace(",", ", ")
-
-
 def _all_reasons(frame: pd.DataFrame) -> pd.Series:
     """Every reason, main first, for showing a ``reasons`` mismatch in full."""
     joined = frame["reason_1"].fillna("").astype(str)
@@ -69,24 +60,14 @@ def _all_reasons(frame: pd.DataFrame) -> pd.Series:
     return joined
 
 
-def comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return the compared fields of ``frame`` as display text, one column per field."""
-    return pd.DataFrame(
-        {
-            "category": _text(frame["category"]),
-            "start_date": _text(frame["start_date"]),
-            "start_session": _text(frame["start_session"]),
-            "end_date": _text(frame["end_date"]),
-            "end_session": _text(frame["end_session"]),
-            "sessions": _text(frame["sessions"]),
-            "main_reason": _text(frame["reason_1"]),
-            "reasons": _reasons_beyond_main(frame),
-            "all_reasons": _all_reasons(frame),
-            "status": _text(frame["status"]),
-            "upn": _text(frame["upn"]),
-        },
-        index=frame.index,
-    )
+_FIELD_COLUMNS = {"main_reason": "reason_1"}
+
+
+def shown_values(frame: pd.DataFrame, field: str) -> pd.Series:
+    """Return a compared field of ``frame`` as display text ("" for blank)."""
+    if field == "reasons":
+        return _all_reasons(frame)
+    return _text(frame[_FIELD_COLUMNS.get(field, field)])
 
 
 def pupil_names(frame: pd.DataFrame) -> pd.Series:
@@ -132,9 +113,15 @@ def _base(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     )
 
 
-def split_duplicates(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Set aside second and later copies of the same exclusion; return (kept, duplicate findings)."""
-    repeated = frame.duplicated(_DUPLICATE_KEY, keep="first")
+def split_duplicates(
+    frame: pd.DataFrame, keyed: pd.DataFrame, side: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Set aside second and later copies of the same exclusion.
+
+    ``keyed`` holds the frame's integer record keys (``matching.record_keys``). Returns the kept
+    records, their keys (renumbered) and the duplicate findings.
+    """
+    repeated = keyed.duplicated(["key", "category"], keep="first").to_numpy()
     copies = frame[repeated]
     findings = _base(copies, "duplicate_record")
     # The side goes into the id (not the shown field), so a record duplicated in both sources
@@ -148,38 +135,65 @@ def split_duplicates(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, pd.D
         _describe(copies).to_numpy() + f" is recorded more than once in {label} (copy at " + where + ")"
     )
     findings["extra"] = _extras(copies)
-    return frame[~repeated].reset_index(drop=True), findings
+    kept_keys = keyed[~repeated].reset_index(drop=True)
+    kept_keys["row"] = np.arange(len(kept_keys))
+    return frame[~repeated].reset_index(drop=True), kept_keys, findings
+
+
+def _field_arrays(frame: pd.DataFrame, field: str) -> np.ndarray:
+    """Return one compared field as a numpy array in which equal values compare equal.
+
+    Blanks become "" (text), NaT (dates) or -1 (session counts), so blank on both sides matches.
+    """
+    if field in ("start_date", "end_date"):
+        return frame[field].to_numpy(dtype="datetime64[D]")
+    if field == "sessions":
+        return frame[field].astype("Int64").to_numpy(dtype="int64", na_value=-1)
+    if field == "reasons":
+        second, third = _blank_filled(frame, "reason_2"), _blank_filled(frame, "reason_3")
+        return np.where(second <= third, second + "," + third, third + "," + second)
+    column = "reason_1" if field == "main_reason" else field
+    return _blank_filled(frame, column)
+
+
+def _blank_filled(frame: pd.DataFrame, column: str) -> np.ndarray:
+    values = frame[column]
+    return values.astype(object).where(values.notna(), "").to_numpy(dtype=object)
+
+
+def _differs(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    if left.dtype.kind == "M":
+        return ~((left == right) | (np.isnat(left) & np.isnat(right)))
+    return left != right
 
 
 def compare_pairs(mis: pd.DataFrame, portal: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
-    """Return one field_mismatch finding per differing field of each pair (blank on both sides matches)."""
-    left = mis.iloc[pairs["mis_row"].to_numpy()].reset_index(drop=True)
-    right = portal.iloc[pairs["portal_row"].to_numpy()].reset_index(drop=True)
-    left_values, right_values = comparable(left), comparable(right)
-    described = _describe(left)
-    extras = None
+    """Return one field_mismatch finding per differing field of each pair (blank on both sides matches).
+
+    Fields are compared as typed arrays; only the differing rows are rendered as text.
+    """
+    mis_rows = pairs["mis_row"].to_numpy()
+    portal_rows = pairs["portal_row"].to_numpy()
     found = []
     for field in COMPARED_FIELDS:
-        differs = (left_values[field] != right_values[field]).to_numpy()
+        differs = _differs(_field_arrays(mis, field)[mis_rows], _field_arrays(portal, field)[portal_rows])
         if not differs.any():
             continue
-        part = _base(left[differs], "field_mismatch")
+        left = mis.iloc[mis_rows[differs]].reset_index(drop=True)
+        right = portal.iloc[portal_rows[differs]].reset_index(drop=True)
+        mis_value = shown_values(left, field)
+        portal_value = shown_values(right, field)
+        part = _base(left, "field_mismatch")
         part["field"] = field
-        shown = "all_reasons" if field == "reasons" else field
-        mis_value = left_values.loc[differs, shown].reset_index(drop=True)
-        portal_value = right_values.loc[differs, shown].reset_index(drop=True)
         part["mis_value"] = mis_value.to_numpy()
         part["portal_value"] = portal_value.to_numpy()
-        portal_ids = right.loc[differs, "portal_id"].fillna("").astype(str).reset_index(drop=True)
+        portal_ids = right["portal_id"].fillna("").astype(str)
         words = _FIELD_WORDS.get(field, field.replace("_", " ") + " is")
         part["message"] = (
-            described[differs].reset_index(drop=True) + f": {words} "
-            + mis_value.replace("", "blank") + " in the MIS but " + portal_value.replace("", "blank")
-            + " on the portal (portal id " + portal_ids + ")"
+            _describe(left) + f": {words} " + mis_value.replace("", "blank") + " in the MIS but "
+            + portal_value.replace("", "blank") + " on the portal (portal id " + portal_ids + ")"
         ).to_numpy()
-        if extras is None:
-            extras = _extras(left)
-        part["extra"] = [extras[i] for i in np.flatnonzero(differs)]
+        part["extra"] = _extras(left)
         found.append(part)
     return pd.concat(found, ignore_index=True) if found else _base(mis.iloc[0:0], "field_mismatch")
 
@@ -224,11 +238,13 @@ def temporary_upns(mis: pd.DataFrame, portal: pd.DataFrame | None) -> pd.DataFra
 
 def reconcile(data: ReconcileInput) -> pd.DataFrame:
     """Compare the MIS with the portal; return findings as a frame with ``FINDING_COLUMNS`` and ids."""
-    mis, mis_duplicates = split_duplicates(data.mis, "mis")
+    frames = [data.mis] if data.portal is None else [data.mis, data.portal]
+    keyed = record_keys(frames)
+    mis, mis_keys, mis_duplicates = split_duplicates(data.mis, keyed[0], "mis")
     parts = [mis_duplicates]
     if data.portal is not None:
-        portal, portal_duplicates = split_duplicates(data.portal, "portal")
-        pairs = pair_records(mis, portal, data.calendar)
+        portal, portal_keys, portal_duplicates = split_duplicates(data.portal, keyed[1], "portal")
+        pairs = pair_records(mis, portal, data.calendar, keys=(mis_keys, portal_keys))
         parts += [portal_duplicates, compare_pairs(mis, portal, pairs)]
         unpaired_mis = mis.drop(index=mis.index[pairs["mis_row"].to_numpy()])
         unpaired_portal = portal.drop(index=portal.index[pairs["portal_row"].to_numpy()])

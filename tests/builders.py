@@ -1,6 +1,6 @@
 """Small hand-made exports, a school folder with its agent.toml, and runs of the reconcile command.
 
-Records are plain dicts with day-first dates as a SIMS report writes them; the writers turn them
+Records are plain dicts with day-first dates, as a SIMS report writes them. The writers turn them
 into a SIMS CSV export, a portal CSV export or a portal JSON page.
 """
 

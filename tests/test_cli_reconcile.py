@@ -122,9 +122,10 @@ def test_refused_portal_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
     [_, portal] = read_report(tmp_path)["inputs"]
     assert portal["status"] == "refused"
-    assert "is not valid JSON" in portal["reason"]
+    assert "is not valid JSON at line 1" in portal["reason"]
+    assert "the file may be incomplete" in portal["reason"]
     assert read_report(tmp_path)["findings"] == []
-    assert "export it again" in capsys.readouterr().err or "incomplete" in portal["reason"]
+    assert "is not valid JSON" in capsys.readouterr().err
 
 
 def test_bad_as_of(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,6 +15,7 @@ from builders import (
     upn,
     write_config,
     write_portal_csv,
+    write_portal_json,
     write_sims_csv,
 )
 from sync_agent.pipeline import RunOutcome
@@ -42,7 +43,7 @@ def test_identical_records_no_findings(tmp_path: Path) -> None:
 
 
 def test_missing_on_portal_age(tmp_path: Path) -> None:
-    # Friday 24 May 2024; Monday 27 May is the spring bank holiday; as of Thursday 30 May.
+    # From Friday 24 May 2024 to Thursday 30 May, across the spring bank holiday on Monday 27 May.
     mis = [record(start="24/05/2024", end="24/05/2024", sessions="2")]
 
     outcome = run(tmp_path, mis, [], as_of="2024-05-30")
@@ -234,3 +235,21 @@ def test_refused_portal_skips_comparison(tmp_path: Path) -> None:
     assert outcome.exit_code == 2
     assert not findings_of(outcome, "missing_on_portal")
     assert [i.status for i in outcome.result.inputs] == ["read", "refused"]
+
+
+def test_other_schools_portal_records_ignored(tmp_path: Path) -> None:
+    outcome = run(tmp_path, [record()], [record(), permanent(laestab="9402001")])
+
+    assert outcome.result.findings == []
+    assert outcome.result.inputs[1].records == 2
+
+
+def test_empty_portal_page(tmp_path: Path) -> None:
+    write_sims_csv(tmp_path / "exclusions.csv", [record()])
+    write_portal_json(tmp_path / "portal.json", [])
+    write_config(tmp_path, portal="portal.json", portal_mapping="portal-json")
+
+    outcome = reconcile_folder(tmp_path)
+
+    assert kinds(outcome) == ["missing_on_portal"]
+    assert outcome.result.inputs[1].status == "read"

@@ -85,3 +85,25 @@ def test_mixed_column_keeps_alignment() -> None:
     assert temporary.tolist() == [False, False, False, True]
     assert list(messages.index) == [10, 11, 12, 13]
     assert messages[10].endswith("(expected W)")
+
+
+def test_mapper_cleans_before_check() -> None:
+    """The map step trims, removes invisible characters and upper-cases, so the check sees clean text."""
+    from pathlib import Path
+
+    from sync_agent.connectors.rawtable import LINE_COLUMN, RawTable
+    from sync_agent.mapper import map_records
+    from sync_agent.mapping import load_mapping
+
+    from builders import SIMS_COLUMNS
+
+    frame = pd.DataFrame({column: ["", "", ""] for column in SIMS_COLUMNS})
+    frame["UPN"] = [" j940400112001", "\u00a0B801200005001\u200b", "v94040011200a "]
+    frame[LINE_COLUMN] = [2, 3, 4]
+    mapped = map_records(RawTable(Path("exclusions.csv"), frame), load_mapping("sims-csv"))
+
+    valid, temporary, messages = check_upns(mapped.frame["upn"])
+
+    assert mapped.frame["upn"].tolist() == ["J940400112001", "B801200005001", "V94040011200A"]
+    assert valid.tolist() == [True, True, True]
+    assert temporary.tolist() == [False, False, True]

@@ -33,11 +33,15 @@ def cli(ctx: click.Context, log_format: str, verbose: int, quiet: int) -> None:
 
 
 def _register() -> None:
-    from sync_agent.cli import portal_check, push, reconcile
+    from sync_agent.cli import accept, history, init, portal_check, push, reconcile, sync
 
     cli.add_command(reconcile.reconcile)
     cli.add_command(push.push)
     cli.add_command(portal_check.portal_check)
+    cli.add_command(sync.sync)
+    cli.add_command(history.history)
+    cli.add_command(accept.accept)
+    cli.add_command(init.init)
 
 
 _register()
