@@ -79,7 +79,7 @@ def main() -> None:
     with (OUT / "attendance.csv").open("w", encoding="utf-8", newline="") as handle:
         handle.write("UPN,Date,Session,Mark\n")
         for index in range(session_count):
-            suffix = f",{dmy[index]},{halves[index]},"
+            suffix = f"{dmy[index]},{halves[index]},"
             handle.write("".join(p + suffix + c + "\n" for p, c in zip(prefixes, codes[index].tolist())))
     print(f"wrote {session_count * args.pupils} marks and {args.suspensions} suspensions to {OUT}")
 

@@ -20,7 +20,6 @@ from itertools import chain
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 
 from sync_agent.connectors.rawtable import LINE_COLUMN, RawTable
 from sync_agent.errors import InputRefused, MappingError
@@ -619,11 +618,13 @@ def _refuse_if_footer_disagrees(path: Path, collected: _Collected) -> None:
 
 
 def _build_frame(names: list[str], cells: list[str], lines: list[int]) -> pd.DataFrame:
-    """Build the frame column by column, slicing each column out of the flat list of cells."""
+    """Build the frame column by column, slicing each column out of the flat list of cells.
+
+    Columns hold Python ``str`` objects (object dtype): the map and validate steps work on
+    distinct values through ``pd.factorize``, and converting to Arrow strings here and back there
+    cost more than it saved.
+    """
     width = len(names)
-    columns = {
-        name: pd.Series(pa.array(cells[position::width], type=pa.large_string()), dtype="str")
-        for position, name in enumerate(names)
-    }
+    columns = {name: pd.Series(cells[position::width], dtype=object) for position, name in enumerate(names)}
     columns[LINE_COLUMN] = pd.Series(lines, dtype="int64")
     return pd.DataFrame(columns)

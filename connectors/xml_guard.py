@@ -24,9 +24,9 @@ DTD_REFUSAL = (
     "without a <!DOCTYPE> or <!ENTITY> declaration (MIS exports do not need one)"
 )
 
-# Every keyword below is accepted by lxml.etree.iterparse in lxml 5 and 6 (checked against
-# lxml 6.2.0). They are passed explicitly because defaults differ between releases: before 6.1,
-# iterparse resolved external entities by default. Without huge_tree, libxml2 refuses nesting
+# lxml.etree.iterparse accepts every keyword below (checked against lxml 6.2.0). They are passed
+# explicitly because defaults differ between releases: before 6.1, iterparse resolved external
+# entities by default. Without huge_tree, libxml2 refuses nesting
 # deeper than 256 elements and text nodes longer than 10,000,000 bytes.
 PARSER_OPTIONS = {
     "resolve_entities": False,
@@ -117,7 +117,7 @@ def _scan_prologue(text: str) -> bool | None:
 
 
 def refuse_dtd_in_prologue(path: Path, handle: BinaryIO) -> None:
-    """Raise InputRefused if the text before the root element holds a DOCTYPE or ENTITY.
+    """Raise InputRefused if the text before the root element contains a DOCTYPE or ENTITY.
 
     The prologue is decoded according to its byte-order mark or XML declaration, so a
     declaration in a UTF-16 or UTF-32 file is found too. Leaves ``handle`` at offset 0.
@@ -148,7 +148,7 @@ def refuse_dtd_in_prologue(path: Path, handle: BinaryIO) -> None:
 
 
 def refuse_parsed_doctype(path: Path, root: etree._Element) -> None:
-    """Raise InputRefused if libxml2 parsed a DOCTYPE; call it at the root's start event."""
+    """Raise InputRefused if libxml2 parsed a DOCTYPE; call it at the first parser event."""
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise InputRefused(str(path), f"line {root.sourceline}: {DTD_REFUSAL}")

@@ -131,8 +131,6 @@ class ReadPlan:
         return not self.anchored or node.getparent() is None
 
 
-# How RecordExtractor reads one alternative path, chosen once per path so that the per-record
-# loop unpacks a tuple instead of inspecting a FieldPath.
 class RecordExtractor:
     """Reads a plan's columns from finished record elements.
 

@@ -1,9 +1,9 @@
 """Stream records out of an XML export into a ``RawTable``.
 
 XML exports (Common Transfer Files, Capita ONE B2B exclusion files, SIMS report XML) come from
-other schools and systems, so every file is treated as hostile: DTDs and entity declarations are
-refused (see ``xml_guard``), libxml2 keeps its depth and text limits, and each element's text is
-held to ``max_text_bytes``. The file is streamed with ``iterparse``: each finished element that
+other schools and systems, so every file is treated as hostile. DTDs and entity declarations are
+refused (see ``xml_guard``), libxml2 keeps its depth and text limits, and no element's text may
+exceed ``max_text_bytes``. The file is streamed with ``iterparse``: each finished element that
 no field path names is cleared and deleted, so memory follows the records kept, not the file size.
 """
 
@@ -39,7 +39,7 @@ def read_xml(
     """Read one row per record element of an XML export.
 
     ``record_path`` (``"Pupil/Exclusions/Exclusion"``) matches the end of an element's path from
-    the root, comparing local names; a single name matches that element anywhere, and a leading
+    the root, comparing local names. A single name matches that element anywhere, and a leading
     ``/`` anchors the path at the root. ``fields`` maps each output column to alternative paths
     relative to the record, and the first path that selects an element or attribute gives the
     value: ``StartDate``, ``Reasons/Reason[2]`` (positions count from 1 among same-named
@@ -52,10 +52,13 @@ def read_xml(
     they are read when the first record inside a parent ends.
 
     Returns a RawTable whose frame has one ``str`` column per field plus ``LINE_COLUMN``, the
-    line of each record's start tag. Raises InputRefused, naming the file and, where there is
-    one, the line, for an empty, unreadable, malformed or truncated file, any DTD or entity
+    line of each record's start tag. NOTE: for a start tag that spans lines, libxml2 reports the
+    line on which the tag ends.
+
+    Raises InputRefused for an empty, unreadable, malformed or truncated file, any DTD or entity
     declaration, nesting deeper than libxml2's limit of 256 elements, or an element whose text is
-    longer than ``max_text_bytes`` in UTF-8. Raises MappingError for an invalid path.
+    longer than ``max_text_bytes`` in UTF-8. The error names the file, and the line where there
+    is one. Raises MappingError for an invalid path.
     """
     path = Path(path)
     plan = ReadPlan.build(record_path, fields)
@@ -90,6 +93,9 @@ def _stream_records(
     it, and everything else is freed at once. Each step deletes at most one element because the
     step before it left only named elements in front. The loop body is inlined because it runs
     for every element.
+
+    NOTE: named elements directly under a parent that stays open, such as thousands of
+    ``UPN`` elements straight under the root, are all kept until the end of the file.
     """
     names = LocalNames()
     extractor = RecordExtractor(plan, names)
@@ -100,6 +106,9 @@ def _stream_records(
     rows: list[list[str]] = []
     lines: list[int] = []
     root = None
+    # The element cleared last: usually the previous sibling of the next element to end, which
+    # can then be deleted without reading its tag.
+    last_cleared = None
 
     for _event, element in etree.iterparse(handle, events=("end",), **PARSER_OPTIONS):
         if root is None:
@@ -113,11 +122,14 @@ def _stream_records(
         if name == record_name and plan.matches(element, names):
             rows.append(extractor.extract(element))
             lines.append(element.sourceline)
+        previous = element.getprevious()
+        if previous is not None and (
+            previous is last_cleared or names[previous.tag] not in referenced
+        ):
+            element.getparent().remove(previous)
         if name not in referenced:
             element.clear()
-        previous = element.getprevious()
-        if previous is not None and names[previous.tag] not in referenced:
-            element.getparent().remove(previous)
+            last_cleared = element
 
     encoding = root.getroottree().docinfo.encoding if root is not None else None
     return rows, lines, encoding or "utf-8"

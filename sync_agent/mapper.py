@@ -18,7 +18,7 @@ from sync_agent.connectors.rawtable import LINE_COLUMN, RawTable
 from sync_agent.errors import MappingError
 from sync_agent.mapping import Mapping
 from sync_agent.rejects import combine, reject_rows
-from sync_agent.textnorm import clean_column, normalise_key, normalise_label
+from sync_agent.textnorm import clean_column, map_distinct, normalise_key, normalise_label
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +84,7 @@ def _extra_columns(raw: RawTable, mapping: Mapping, used: set[str]) -> dict[str,
 
 def lookup_values(values: pd.Series, table: dict[str, str]) -> pd.Series:
     """Map cleaned values through a compiled value table; "" stays "", unknown values become NA."""
-    uniques = pd.unique(values.to_numpy())
-    translated = {u: ("" if u == "" else table.get(normalise_label(u))) for u in uniques}
-    return values.map(translated)
+    return map_distinct(values, lambda u: "" if u == "" else table.get(normalise_label(u)))
 
 
 def map_records(raw: RawTable, mapping: Mapping, *, defaults: dict[str, str] | None = None) -> MappedRecords:

@@ -42,6 +42,7 @@ FIELDS_BY_KIND: dict[str, frozenset[str]] = {
     "attendance": frozenset({"laestab", "upn", "date", "session", "code"}),
     "pupils": frozenset({"laestab", "upn", "surname", "forename", "date_of_birth", "on_roll_from", "on_roll_to"}),
 }
+_CONVERTED_FIELD = {"days_to_sessions": "sessions", "end_session_from_sessions": "end_session"}
 DEFAULT_DATE_FORMATS = {"delimited": ["%d/%m/%Y"], "xml": ["%Y-%m-%d"], "json": ["%Y-%m-%d"]}
 
 
@@ -55,7 +56,10 @@ class FieldSpec(_Strict):
     required: bool = False
     table: str | None = None
     date_formats: list[str] | None = None
-    convert: Literal["days_to_sessions"] | None = None
+    # days_to_sessions: decimal school days (1.5) become half-day sessions (3).
+    # end_session_from_sessions: a blank end session follows from the start session and the
+    # number of sessions, for export shapes that carry no end session (Capita ONE B2B XML).
+    convert: Literal["days_to_sessions", "end_session_from_sessions"] | None = None
     default: str | None = None
     blank_values: list[str] = Field(default_factory=list)
 
@@ -108,6 +112,10 @@ class MappingFile(_Strict):
             self._check_locators(f"fields.{name}", spec.columns, spec.paths, fmt, needs_one=spec.default is None)
             if spec.table is not None and spec.table not in BUILT_IN_TABLES and spec.table not in self.tables:
                 raise ValueError(f"fields.{name}.table: table {spec.table!r} is neither built in nor under [tables]")
+            if spec.convert is not None and name != _CONVERTED_FIELD[spec.convert]:
+                raise ValueError(
+                    f"fields.{name}.convert: {spec.convert!r} applies to fields.{_CONVERTED_FIELD[spec.convert]} only"
+                )
             if spec.date_formats is not None and name not in DATE_FIELDS:
                 raise ValueError(f"fields.{name}.date_formats: {name} is not a date field")
         for name, spec in self.extra.items():

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
+
+import pandas as pd
 
 from sync_agent.codelists import reason_codes
 from sync_agent.config import AgentConfig
@@ -66,3 +69,18 @@ def make_http_reader(client: PortalClient, period: tuple[dt.date, dt.date]):
         return LoadedInput(summary, validated)
 
     return read
+
+
+def read_portal_api(config: AgentConfig, period: tuple[dt.date, dt.date]) -> tuple[Callable | None, pd.DataFrame | None]:
+    """Read the portal's records once through its REST API when ``[portal] mode = "http"``.
+
+    Returns a portal reader for ``run_reconcile`` that hands back those same records, so a run
+    compares exactly the records it read once, and the validated records themselves; returns
+    ``(None, None)`` in export mode. Raises ``PortalAuthError`` when the token is missing or
+    refused and ``PortalError`` when the portal cannot be reached.
+    """
+    if config.portal is None or config.portal.mode != "http":
+        return None, None
+    with portal_client(config) as client:
+        loaded = make_http_reader(client, period)(config)
+    return (lambda _config: loaded), loaded.validated.records

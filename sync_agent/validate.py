@@ -55,6 +55,8 @@ class _Checker:
         self.lines = self.frame[LINE_COLUMN]
         self.bad = pd.Series(False, index=self.frame.index)
         self.rejects: list[pd.DataFrame] = [mapped.rejects]
+        self._unmapped: dict[str, pd.Series] = {}
+        self._text: dict[str, pd.Series] = {}
         if len(mapped.rejects):
             self.bad |= self.lines.isin(set(mapped.rejects["line"]))
 
@@ -63,10 +65,14 @@ class _Checker:
 
     def unmapped(self, field: str) -> pd.Series:
         """Rows whose ``field`` held a value no table maps: the map step has rejected them already."""
-        rejected = self.mapped.rejects
-        if not len(rejected):
-            return pd.Series(False, index=self.frame.index)
-        return self.lines.isin(set(rejected.loc[rejected["field"] == self.label(field), "line"]))
+        if field not in self._unmapped:
+            rejected = self.mapped.rejects
+            if not len(rejected):
+                self._unmapped[field] = pd.Series(False, index=self.frame.index)
+            else:
+                lines = set(rejected.loc[rejected["field"] == self.label(field), "line"])
+                self._unmapped[field] = self.lines.isin(lines)
+        return self._unmapped[field]
 
     def add(self, mask: pd.Series, field: str, messages: pd.Series | str, values: pd.Series | None = None) -> None:
         # An unmapped value reaches this step as blank; its row needs no second, "is blank" message.
@@ -79,20 +85,27 @@ class _Checker:
         self.bad |= mask
 
     def text(self, field: str) -> pd.Series:
-        if field in self.frame:
-            return self.frame[field].fillna("").astype(str)
-        return pd.Series("", index=self.frame.index, dtype=object)
+        if field not in self._text:
+            if field in self.frame:
+                self._text[field] = self.frame[field].fillna("").astype(object)
+            else:
+                self._text[field] = pd.Series("", index=self.frame.index, dtype=object)
+        return self._text[field]
 
     def date(self, field: str, formats: list[str]) -> pd.Series:
         """Parse a date column with the mapping's explicit formats, tried in order, never guessed."""
         values = self.text(field)
-        parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[s]")
+        # Each distinct text is parsed once: an export has far fewer dates than rows.
+        codes, uniques = pd.factorize(values.to_numpy(dtype=object))
+        distinct = pd.Series(uniques, dtype=object)
+        parsed_distinct = pd.Series(pd.NaT, index=distinct.index, dtype="datetime64[s]")
         for fmt in formats:
-            todo = parsed.isna() & (values != "")
+            todo = parsed_distinct.isna() & (distinct != "")
             if not todo.any():
                 break
-            attempt = pd.to_datetime(values[todo], format=fmt, errors="coerce")
-            parsed[todo] = attempt.astype("datetime64[s]")
+            attempt = pd.to_datetime(distinct[todo], format=fmt, errors="coerce")
+            parsed_distinct[todo] = attempt.astype("datetime64[s]")
+        parsed = pd.Series(parsed_distinct.to_numpy()[codes], index=values.index, dtype="datetime64[s]")
         invalid = (values != "") & parsed.isna()
         forms = " or ".join(_FORMAT_NAMES.get(f, f) for f in formats)
         self.add(invalid, field, f"{self.label(field)} is not a valid date in the form {forms}")
@@ -199,6 +212,9 @@ def _check_sessions(check: _Checker, out: dict[str, pd.Series], mapping: Mapping
     sessions = _parse_counts(check, "sessions", spec.convert if spec else None)
     start_session = check.text("start_session")
     end_session = check.text("end_session")
+    end_spec = mapping.spec.fields.get("end_session")
+    if end_spec is not None and end_spec.convert == "end_session_from_sessions":
+        end_session = _derived_end_session(end_session, start_session, sessions, category)
     end_date = out["end_date"]
     permanent = category == "permanent"
     fixed = category.isin(["suspension", "lunchtime"])
@@ -228,6 +244,27 @@ def _check_sessions(check: _Checker, out: dict[str, pd.Series], mapping: Mapping
     out["sessions"] = sessions.where(~permanent)
     out["start_session"] = start_session.replace("", None)
     out["end_session"] = end_session.replace("", None)
+
+
+def _derived_end_session(
+    end_session: pd.Series, start_session: pd.Series, sessions: pd.Series, category: pd.Series
+) -> pd.Series:
+    """Fill blank end sessions that follow from the start session and the session count.
+
+    A suspension of n sessions from AM ends in the PM when n is even and in the AM when n is odd
+    (from PM the other way round). Each lunchtime falls at the same point of its day, so a lunchtime
+    exclusion ends in the session it starts in. Other rows keep their value.
+    """
+    blank = (end_session == "") & start_session.isin(["AM", "PM"])
+    odd = (sessions % 2 == 1).fillna(False).astype(bool)
+    other = start_session.map({"AM": "PM", "PM": "AM"})
+    suspension_end = start_session.where(odd, other)
+    derived = end_session.copy()
+    is_suspension = blank & (category == "suspension") & sessions.notna()
+    derived[is_suspension] = suspension_end[is_suspension]
+    is_lunchtime = blank & (category == "lunchtime")
+    derived[is_lunchtime] = start_session[is_lunchtime]
+    return derived
 
 
 def as_date(value: object) -> dt.date | None:

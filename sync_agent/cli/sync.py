@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-import pandas as pd
 
 from sync_agent.alerts import RunReport, send_alert
 from sync_agent.cli.common import (
@@ -33,6 +32,7 @@ from sync_agent.fingerprint import file_digest, fingerprint_parts, with_inputs_r
 from sync_agent.housekeeping import housekeep
 from sync_agent.lock import RunLock
 from sync_agent.pipeline import RunOutcome, resolve_period, run_reconcile
+from sync_agent.portal_http import read_portal_api
 from sync_agent.state import RunRecord, StateStore, outcome_for_exit_code, run_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -115,21 +115,6 @@ def run_sync(config: AgentConfig, *, as_of: dt.date, academic_year: str | None =
         finish(config, store, run, parts)
         tidy_up(config, store)
         return run.exit_code
-
-
-def read_portal_api(config: AgentConfig, period: tuple[dt.date, dt.date]) -> tuple[Callable | None, pd.DataFrame | None]:
-    """Read the portal's records once through its REST API when ``[portal] mode = "http"``.
-
-    Returns a portal reader for ``run_reconcile`` that hands back those same records, so the run
-    compares exactly the records the fingerprint was computed from, and the records themselves.
-    """
-    if config.portal is None or config.portal.mode != "http":
-        return None, None
-    from sync_agent.portal_http import make_http_reader, portal_client
-
-    with portal_client(config) as client:
-        loaded = make_http_reader(client, period)(config)
-    return (lambda _config: loaded), loaded.validated.records
 
 
 def config_hash(config: AgentConfig) -> str | None:

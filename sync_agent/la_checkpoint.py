@@ -1,0 +1,137 @@
+"""Per-school checkpoints of a bulk import, so a rerun after a crash redoes only unfinished schools.
+
+A school's checkpoint is the folder ``<out>/.checkpoints/<LAESTAB>/`` holding ``result.json`` (the
+school's Result), ``exclusions.parquet`` and ``marks.parquet`` (what the LA-wide checks read),
+``pushable.parquet`` (the MIS records a push would send) and, written last, ``done.json`` with the
+checkpoint key. The key is a SHA-256 over the school's configuration, the bytes of every file it
+reads (exports, mapping files, term dates), its slice of the LA portal, the as-of date, the
+academic year and the release, so a checkpoint whose inputs or configuration changed is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from sync_agent import __version__
+from sync_agent.reports.safety import make_private_dir, open_private, write_private_bytes
+from sync_agent.result import Result
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FOLDER = ".checkpoints"
+DONE_FILE = "done.json"
+RESULT_FILE = "result.json"
+EXCLUSIONS_FILE = "exclusions.parquet"
+MARKS_FILE = "marks.parquet"
+PUSHABLE_FILE = "pushable.parquet"
+
+
+@dataclass
+class Checkpoint:
+    """What a finished school left for the LA-wide steps."""
+
+    result: Result
+    exclusions: pd.DataFrame
+    marks: pd.DataFrame | None
+    pushable: pd.DataFrame
+    exit_code: int
+
+
+def checkpoint_dir(out_dir: Path, laestab: str) -> Path:
+    return out_dir / CHECKPOINT_FOLDER / laestab
+
+
+def checkpoint_key(config_json: str, files: list[Path], portal_hash: str, *, as_of: str, academic_year: str | None) -> str:
+    """Return the key that a checkpoint must carry to be reused for these inputs and settings."""
+    digest = hashlib.sha256()
+    for part in (__version__, config_json, portal_hash, as_of, academic_year or ""):
+        digest.update(part.encode("utf-8") + b"\0")
+    for path in sorted(files):
+        digest.update(str(path).encode("utf-8") + b"\0")
+        digest.update(_file_digest(path) + b"\0")
+    return digest.hexdigest()
+
+
+def frame_digest(frame: pd.DataFrame | None) -> str:
+    """Return a SHA-256 over a frame's columns and values (empty text for None)."""
+    if frame is None:
+        return ""
+    digest = hashlib.sha256("|".join(map(str, frame.columns)).encode("utf-8"))
+    if len(frame):
+        digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> bytes:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        # A missing or unreadable file still gives a key; the school run reports the file itself.
+        return f"unreadable: {exc.strerror}".encode()
+    return digest.digest()
+
+
+def write_checkpoint(folder: Path, key: str, checkpoint: Checkpoint) -> None:
+    """Write a school's checkpoint; ``done.json`` goes last, so a crash mid-way leaves none."""
+    make_private_dir(folder.parent.parent)
+    make_private_dir(folder.parent)
+    make_private_dir(folder)
+    (folder / DONE_FILE).unlink(missing_ok=True)
+    write_private_bytes(folder / RESULT_FILE, checkpoint.result.to_json().encode("utf-8"))
+    _write_parquet(checkpoint.exclusions, folder / EXCLUSIONS_FILE)
+    if checkpoint.marks is not None:
+        _write_parquet(checkpoint.marks, folder / MARKS_FILE)
+    else:
+        (folder / MARKS_FILE).unlink(missing_ok=True)
+    _write_parquet(checkpoint.pushable, folder / PUSHABLE_FILE)
+    temporary = folder / f".{DONE_FILE}.{os.getpid()}"
+    with open_private(temporary, "w", encoding="utf-8") as handle:
+        json.dump({"key": key, "exit_code": checkpoint.exit_code}, handle)
+    os.replace(temporary, folder / DONE_FILE)
+
+
+def read_checkpoint(folder: Path, key: str) -> Checkpoint | None:
+    """Return the checkpoint in ``folder`` when it is complete and carries ``key``, else None."""
+    done = _read_done(folder)
+    if done is None or done.get("key") != key:
+        return None
+    try:
+        result = Result.model_validate_json((folder / RESULT_FILE).read_bytes())
+        exclusions = pd.read_parquet(folder / EXCLUSIONS_FILE)
+        marks = pd.read_parquet(folder / MARKS_FILE) if (folder / MARKS_FILE).is_file() else None
+        pushable = pd.read_parquet(folder / PUSHABLE_FILE)
+    except (OSError, ValueError) as exc:
+        logger.warning("checkpoint %s cannot be read (%s); the school is run again", folder, exc)
+        return None
+    return Checkpoint(result, exclusions, marks, pushable, int(done.get("exit_code", 0)))
+
+
+def has_checkpoint(folder: Path, key: str) -> bool:
+    """Return whether ``folder`` holds a complete checkpoint carrying ``key``."""
+    done = _read_done(folder)
+    return done is not None and done.get("key") == key
+
+
+def _read_done(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / DONE_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        logger.warning("checkpoint marker %s cannot be read (%s); the school is run again", folder / DONE_FILE, exc)
+        return None
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    with open_private(path, "wb") as handle:
+        frame.to_parquet(handle, index=False)

@@ -1,0 +1,69 @@
+"""The executor a bulk import runs its schools on: local worker processes, or a Dask cluster.
+
+Both are ``concurrent.futures`` executors, so the import submits and collects schools the same way
+on either. Local workers are started with the ``spawn`` method: a forked child of a parent that
+has started pyarrow's or the progress bar's threads can deadlock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+
+from sync_agent.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def default_workers() -> int:
+    """Return the number of CPUs this process may use (at least 1)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def school_executor(workers: int | None, scheduler: str | None) -> Iterator[Executor]:
+    """Yield a process pool of ``workers`` processes, or an executor on the Dask scheduler at ``scheduler``.
+
+    Raises ConfigError when ``distributed`` is not installed or the scheduler cannot be reached.
+    """
+    if scheduler is None:
+        count = workers or default_workers()
+        logger.info("running schools on %d local worker process(es)", count)
+        with ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield pool
+        return
+    with _dask_client(scheduler) as client:
+        logger.info("running schools on the Dask cluster at %s", scheduler)
+        executor = client.get_executor()
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: str) -> Iterator[object]:
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ConfigError(
+            "--scheduler needs the Dask distributed package; install sync-agent with the la-cluster extra "
+            "(pip install 'sync-agent[la-cluster]') or leave out --scheduler to use local workers"
+        ) from exc
+    try:
+        client = Client(scheduler, timeout="30s")
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(
+            f"the Dask scheduler at {scheduler} could not be reached ({exc}); check the address and that the "
+            "scheduler is running, or leave out --scheduler to use local workers"
+        ) from exc
+    try:
+        yield client
+    finally:
+        client.close()

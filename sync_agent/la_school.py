@@ -1,0 +1,163 @@
+"""One school of a bulk import, run inside a worker process (or a Dask worker).
+
+``run_school`` runs the ordinary reconcile pipeline on the school's exports with its slice of the
+LA portal, writes the school's reports into its own folder and writes its checkpoint. It returns a
+small ``SchoolRun``; everything the LA-wide steps need is read back from the checkpoint, so a
+school finished in an earlier, interrupted import and a school finished now look the same.
+The report and checkpoint folders must be on a file system the parent can read, which a Dask
+cluster on other machines must share.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from sync_agent.config import AgentConfig
+from sync_agent.errors import InputRefused, SyncAgentError
+from sync_agent.la_checkpoint import Checkpoint, write_checkpoint
+from sync_agent.la_checks import EXCLUDED_CODE, EXCLUSION_COLUMNS, MARK_COLUMNS, PRESENT_CODES
+from sync_agent.pipeline import LoadedInput, RunOutcome, build_calendar, expand_paths, run_reconcile
+from sync_agent.reports import write_report_set
+
+logger = logging.getLogger(__name__)
+
+PUSH_COLUMNS = ["laestab", "upn", "surname", "forename", "date_of_birth", "category", "start_date", "start_session",
+                "end_date", "end_session", "sessions", "reason_1", "reason_2", "reason_3"]
+
+
+@dataclass
+class SchoolTask:
+    """Everything a worker needs to run one school; picklable, so it crosses process boundaries."""
+
+    laestab: str
+    config: AgentConfig
+    portal: LoadedInput | None
+    as_of: dt.date
+    academic_year: str | None
+    now: dt.datetime
+    report_dir: Path
+    checkpoint_dir: Path
+    key: str
+
+
+@dataclass
+class SchoolRun:
+    """What became of one school: ``reason`` says why it failed, when it did."""
+
+    laestab: str
+    ok: bool
+    exit_code: int
+    records: int = 0
+    reason: str | None = None
+
+
+def run_school(task: SchoolTask) -> SchoolRun:
+    """Reconcile one school, write its reports and checkpoint; a user-caused error fails only this school."""
+    try:
+        outcome = run_reconcile(task.config, as_of=task.as_of, academic_year=task.academic_year, now=task.now,
+                                portal_reader=_portal_reader(task.portal))
+        marks = school_marks(task.config, outcome)
+        write_report_set(outcome.result, task.report_dir, latest_dir=None)
+        checkpoint = Checkpoint(outcome.result, exclusion_frame(outcome.mis), marks, pushable_records(outcome),
+                                outcome.exit_code)
+        write_checkpoint(task.checkpoint_dir, task.key, checkpoint)
+    except SyncAgentError as exc:
+        logger.error("school %s failed: %s", task.laestab, exc)
+        return SchoolRun(task.laestab, ok=False, exit_code=exc.exit_code, reason=str(exc))
+    except OSError as exc:
+        logger.error("school %s failed: %s", task.laestab, exc)
+        return SchoolRun(task.laestab, ok=False, exit_code=2, reason=f"{exc.filename or ''}: {exc.strerror or exc}")
+    records = sum(item.records for item in outcome.result.inputs if item.kind == "exclusions")
+    return SchoolRun(task.laestab, ok=True, exit_code=outcome.exit_code, records=records)
+
+
+def _portal_reader(portal: LoadedInput | None):
+    if portal is None:
+        return None
+    return lambda _config: portal
+
+
+def exclusion_frame(mis: pd.DataFrame) -> pd.DataFrame:
+    """Return the columns of the MIS records that the LA-wide checks read, in Parquet-friendly types."""
+    frame = mis.reindex(columns=EXCLUSION_COLUMNS)
+    for column in ("start_date", "end_date"):
+        frame[column] = pd.to_datetime(frame[column])
+    frame["sessions"] = pd.to_numeric(frame["sessions"], errors="coerce").astype("float64")
+    frame["status"] = frame["status"].fillna("active")
+    for column in ("laestab", "upn", "surname", "forename", "category", "start_session", "end_session", "status"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame.reset_index(drop=True)
+
+
+def pushable_records(outcome: RunOutcome) -> pd.DataFrame:
+    """Return the MIS records behind open ``missing_on_portal`` findings: what a push would send."""
+    wanted = {(f.laestab, f.upn, f.category, pd.Timestamp(f.start_date))
+              for f in outcome.result.findings if f.kind == "missing_on_portal" and f.status == "open"}
+    mis = outcome.mis.reindex(columns=PUSH_COLUMNS)
+    if not wanted or mis.empty:
+        return mis.iloc[0:0].astype({"sessions": "float64"})
+    keys = zip(mis["laestab"], mis["upn"], mis["category"], pd.to_datetime(mis["start_date"]))
+    chosen = mis[[key in wanted for key in keys]].copy()
+    chosen["sessions"] = pd.to_numeric(chosen["sessions"], errors="coerce").astype("float64")
+    for column in ("date_of_birth", "start_date", "end_date"):
+        chosen[column] = pd.to_datetime(chosen[column])
+    return chosen.reset_index(drop=True)
+
+
+def school_marks(config: AgentConfig, outcome: RunOutcome) -> pd.DataFrame | None:
+    """Return the school's ``E`` and present marks (``MARK_COLUMNS``), or None without attendance sources.
+
+    Uses the marks the pipeline kept on the outcome when it has them. Otherwise the attendance
+    exports are read here.
+    """
+    kept = getattr(outcome, "marks", None)
+    if kept is None:
+        if not any(source.kind == "attendance" for source in config.sources):
+            return None
+        kept = _read_attendance(config)
+    return compact_marks(kept, outcome.result.period.from_, outcome.result.period.to)
+
+
+def compact_marks(marks: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
+    """Return only the ``E`` and present marks inside the period, with categorical text columns."""
+    codes = marks["code"].astype(str).str.upper()
+    dates = pd.to_datetime(marks["date"])
+    keep = codes.isin([EXCLUDED_CODE, *PRESENT_CODES]) & (dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last))
+    frame = pd.DataFrame({
+        "laestab": marks.loc[keep, "laestab"].astype(str).astype("category"),
+        "upn": marks.loc[keep, "upn"].astype(str).astype("category"),
+        "date": dates[keep].astype("datetime64[s]"),
+        "session": marks.loc[keep, "session"].astype(str).astype("category"),
+        "code": codes[keep].astype("category"),
+    })
+    return frame[MARK_COLUMNS].reset_index(drop=True)
+
+
+def _read_attendance(config: AgentConfig) -> pd.DataFrame:
+    # NOTE: a stopgap until the pipeline keeps the marks it reads on RunOutcome.marks. Rejected
+    # marks are not reported from here; the school's register check reports them.
+    from sync_agent.mapping import load_mapping
+    from sync_agent.marks_reader import read_marks
+
+    calendar = build_calendar(config)
+    frames = []
+    for source in config.sources:
+        if source.kind != "attendance":
+            continue
+        mapping = load_mapping(source.mapping, config.base_dir)
+        for path in expand_paths(config, source.path):
+            try:
+                marks, _rejects, _read = read_marks(Path(path), mapping, calendar,
+                                                    defaults={"laestab": config.school.laestab})
+            except InputRefused as exc:
+                logger.warning("attendance export %s left out of the LA checks: %s", path, exc.reason)
+                continue
+            frames.append(marks)
+    if not frames:
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in MARK_COLUMNS})
+    return pd.concat(frames, ignore_index=True)

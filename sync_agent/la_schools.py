@@ -1,0 +1,104 @@
+"""The school folders of a bulk import: which folders are schools, their configuration and input files.
+
+Every folder directly inside the import folder is a school, except hidden folders and the folders
+holding the LA's own files (the portal export, the term dates, the output folder). A school
+folder that is empty, unreadable, misnamed, misconfigured or holds no export matching a
+``[[sources]]`` pattern is kept with the reason, so the overview lists it and the others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sync_agent.config import AgentConfig
+from sync_agent.errors import ConfigError
+from sync_agent.la_config import LaConfig, school_config
+from sync_agent.pipeline import expand_paths
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SchoolEntry:
+    """One school folder: its configuration and input files, or the reason it cannot run."""
+
+    laestab: str
+    folder: Path
+    config: AgentConfig | None = None
+    failure: str | None = None
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def name(self) -> str | None:
+        return self.config.school.name if self.config is not None else None
+
+
+def discover_schools(import_dir: Path, la: LaConfig, *, skip: list[Path]) -> list[SchoolEntry]:
+    """Return one entry per school folder in ``import_dir``, sorted by LAESTAB.
+
+    ``skip`` lists paths of the LA's own files and folders; a folder containing any of them is not
+    a school. Raises ConfigError when ``import_dir`` itself cannot be listed.
+    """
+    try:
+        folders = sorted(path for path in import_dir.iterdir() if path.is_dir() and not path.name.startswith("."))
+    except OSError as exc:
+        raise ConfigError(f"the import folder {import_dir} cannot be read: {exc.strerror}; check the path") from exc
+    skipped = [path.resolve() for path in skip]
+    entries: dict[str, SchoolEntry] = {}
+    for folder in folders:
+        if any(_contains(folder.resolve(), path) for path in skipped):
+            logger.debug("%s holds the LA's own files, so it is not a school folder", folder)
+            continue
+        entry = school_entry(folder, la)
+        if entry.laestab in entries:
+            entry.failure = f"{folder}: LAESTAB {entry.laestab} is also the school in {entries[entry.laestab].folder}"
+            entry.laestab = f"{entry.laestab} ({folder.name})"
+        entries[entry.laestab] = entry
+    return sorted(entries.values(), key=lambda e: e.laestab)
+
+
+def school_entry(folder: Path, la: LaConfig) -> SchoolEntry:
+    """Return the entry of one school folder, with the reason when it cannot run."""
+    entry = SchoolEntry(laestab=folder.name, folder=folder)
+    try:
+        if not any(folder.iterdir()):
+            entry.failure = f"{folder}: the folder is empty; copy the school's MIS exports into it"
+            return entry
+        entry.config = school_config(la, folder)
+        entry.laestab = entry.config.school.laestab
+        entry.files = input_files(entry.config)
+    except ConfigError as exc:
+        entry.failure = str(exc)
+    except OSError as exc:
+        entry.failure = f"{folder}: the folder cannot be read: {exc.strerror}; check its permissions"
+    return entry
+
+
+def input_files(config: AgentConfig) -> list[Path]:
+    """Return every file the school's run reads besides the portal: exports, mapping files, term dates.
+
+    Raises ConfigError when an exclusions source matches no file, naming the pattern and folder.
+    """
+    files: list[Path] = []
+    for source in config.sources:
+        matched = [path for path in expand_paths(config, source.path) if path.is_file()]
+        if not matched and source.kind == "exclusions":
+            raise ConfigError(
+                f"{config.base_dir}: no file matches the exclusions pattern {source.path!r}; copy the school's "
+                "MIS exclusions export into the folder or correct [[sources]] path"
+            )
+        files += matched
+        if source.mapping.endswith(".toml"):
+            files.append(config.resolve(source.mapping))
+    if config.calendar.path:
+        files.append(config.resolve(config.calendar.path))
+    if config.config_path is not None and config.config_path.is_file():
+        files.append(config.config_path)
+    return files
+
+
+def _contains(folder: Path, path: Path) -> bool:
+    return path == folder or folder in path.parents
+
