@@ -55,12 +55,12 @@ def main() -> None:
     absent = rng.random(codes.shape) < 0.03
     codes[absent] = rng.choice(np.array(["I", "M", "O", "C"]), size=int(absent.sum()))
 
-    who = rng.integers(0, args.pupils, args.suspensions)
+    suspended = rng.integers(0, args.pupils, args.suspensions)
     starts = rng.integers(0, session_count - 12, args.suspensions)
     lengths = rng.integers(1, 11, args.suspensions)
     exclusion_rows = []
     dmy = [str(d.astype("datetime64[D]").item().strftime("%d/%m/%Y")) for d in days]
-    for pupil, start, length in zip(who, starts, lengths):
+    for pupil, start, length in zip(suspended, starts, lengths):
         codes[start:start + length, pupil] = "E"
         if rng.random() < 0.01:
             codes[start + length - 1, pupil] = "O"

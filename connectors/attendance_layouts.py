@@ -123,7 +123,7 @@ def read_wide_week(path: Path, mapping: Mapping) -> RawTable:
 def read_ctf_marks(path: Path, calendar: SchoolCalendar | None = None) -> RawTable:
     """Unpack each CTF ``AttendanceMarks`` string into rows ``upn, date, session, code``.
 
-    Dates are written ISO (``yyyy-mm-dd``), as the CTF holds them, and ``laestab`` comes from the
+    Dates are written ISO (``yyyy-mm-dd``), as in the CTF, and ``laestab`` comes from the
     header's ``SourceSchool`` LEA and Estab. A string that does not line up is a reject.
     """
     from sync_agent.connectors.xml_reader import read_xml

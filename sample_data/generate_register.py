@@ -33,7 +33,7 @@ ABSENCE_RATE = 0.02
 # Pupil list: roll dates differ from the whole year only where a plant needs it.
 ON_ROLL_FROM = {"yilmaz": date(2025, 1, 7)}
 ON_ROLL_TO = {"smith_okoro": date(2025, 3, 31)}  # permanently excluded 18 March 2025: taken off roll early
-# Details the pupil list holds differently from the exclusions export.
+# Details that differ between the pupil list and the exclusions export.
 PUPIL_LIST_CHANGES = {
     "osei": {"dob": date(2011, 1, 25)},          # a date of birth keyed differently
     "kowalski": {"surname": "Kowalska"},          # a surname spelt differently
@@ -117,8 +117,9 @@ def build_marks(pupils: dict, exclusions: list[dict]) -> dict[tuple[str, date, s
         last = ON_ROLL_TO.get(key, LAST_DAY)
         for day, session in sessions:
             if first <= day <= last:
+                present = "/" if session == "AM" else "\\"
                 absent = rng.random() < ABSENCE_RATE
-                marks[(pupil.upn, day, session)] = rng.choice(ABSENCE_CODES) if absent else ("/" if session == "AM" else "\\")
+                marks[(pupil.upn, day, session)] = rng.choice(ABSENCE_CODES) if absent else present
     for record in exclusions:
         if record["kind"] == "lunchtime":
             continue
@@ -240,7 +241,7 @@ sources (kinds `attendance` and `pupils`):
 
 - `exports/attendance.csv`: the SIMS attendance marks report in the `sims-attendance-csv` shape,
   `UPN,Date,Session,Mark`, UTF-8 with CRLF line endings, one row per pupil per school session from
-  4 September 2024 to 22 July 2025. Every session is `/` (AM) or `\\\\` (PM), about 2% are
+  4 September 2024 to 22 July 2025. Every session is `/` (AM) or `\\` (PM), about 2% are
   ordinary absences (`I`, `M`, `O`, `C`), and every session a suspension or the permanent exclusion
   covers is `E`. Tyler Murphy's 15-session suspension in July and Jayden Smith-Okoro's permanent
   exclusion are marked `B` from day 6, since provision was made. Lunchtime exclusions leave the
@@ -248,8 +249,8 @@ sources (kinds `attendance` and `pupils`):
   Smith-Okoro's stop on 31 March 2025, when he was taken off roll.
 - `exports/pupils.csv`: the pupil list in the `sims-pupils-csv` shape,
   `UPN,Legal Surname,Legal Forename,DOB,Admission Date,Leaving Date`, for the 30 pupils on roll.
-  It spells one surname differently, holds one date of birth differently and one surname in
-  capitals, which is the same name after case folding and must not be reported.
+  It spells one surname differently and gives one date of birth differently. It also writes one
+  surname in capitals, which is the same name after case folding and must not be reported.
 
 `expected_register_findings.json` lists the findings below in the shape of
 `expected_findings.json`, plus `sessions` and `actual` where they are planted. The board review of

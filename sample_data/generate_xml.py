@@ -9,7 +9,9 @@ same differences as the CSV:
   category as its CBDS code;
 - ``exports/exclusions-sims.xml``: ``SuperStarReport/Record`` with one child per report column,
   spaces encoded as ``_x0020_``, the cells as the CSV has them (labels included) and the dates as
-  .NET date-times (``2024-09-18T00:00:00``).
+  .NET date-times (``2024-09-18T00:00:00``);
+- ``agent-b2b.toml`` and ``agent-sims-xml.toml``: copies of ``agent.toml`` whose exclusions source
+  reads the XML file with the ``b2b-xml`` or ``sims-xml`` mapping.
 
 Run from the repository root with the project's virtualenv::
 
@@ -108,6 +110,29 @@ def write_sims() -> None:
     SIMS_PATH.write_bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True))
 
 
+CSV_SOURCE_LINES = (
+    'path = "exports/exclusions.csv"  # where the MIS saves the export; may be a pattern such as *.csv\n'
+    'mapping = "sims-csv"             # how to read its columns: a built-in mapping or a mapping file\n'
+)
+CONFIG_COPIES = (
+    ("agent-b2b.toml", "exclusions-b2b.xml", "b2b-xml", "the Capita ONE B2B XML export"),
+    ("agent-sims-xml.toml", "exclusions-sims.xml", "sims-xml", "the SIMS report XML export"),
+)
+
+
+def write_configs() -> None:
+    """Write copies of agent.toml whose exclusions source is one of the XML exports."""
+    text = (HERE / "agent.toml").read_text(encoding="utf-8")
+    if CSV_SOURCE_LINES not in text:
+        raise SystemExit("agent.toml no longer has the exclusions source lines this script replaces; update CSV_SOURCE_LINES")
+    for name, export, mapping, described in CONFIG_COPIES:
+        source = (f'path = "exports/{export}"  # where the MIS saves the export\n'
+                  f'mapping = "{mapping}"  # how to read its elements: a built-in mapping or a mapping file\n')
+        first, rest = text.split("\n", 1)
+        copy = f"{first}\n# A copy of agent.toml that reads the same exclusions from {described}.\n{rest}"
+        (HERE / name).write_text(copy.replace(CSV_SOURCE_LINES, source), encoding="utf-8")
+
+
 def check_round_trip(expected: pd.DataFrame) -> None:
     """Raise AssertionError unless both XML files read back to the CSV's records."""
     wanted = expected[COMPARED].astype(object).reset_index(drop=True)
@@ -124,6 +149,7 @@ def main() -> None:
     records = read_records(CSV_PATH, "sims-csv")
     write_b2b(records)
     write_sims()
+    write_configs()
     check_round_trip(records)
     print(f"wrote {B2B_PATH.name} and {SIMS_PATH.name} with {len(records)} exclusions each")
 

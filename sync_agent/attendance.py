@@ -15,7 +15,6 @@ numbers cannot be derived from row positions.
 from __future__ import annotations
 
 import logging
-import mmap
 from pathlib import Path
 
 import numpy as np
@@ -119,24 +118,20 @@ def validate_marks(mapped: MappedRecords, mapping: Mapping, calendar: SchoolCale
     dated = ~check.bad & ~blank_code
     _check_school_days(check, dates, dated, calendar)
     dated = ~check.bad & ~blank_code
-    if dated.any():
-        messages = attendance_codes().check(code[dated], dates[dated])
-        bad_code = np.zeros(len(code), dtype=bool)
-        bad_code[np.flatnonzero(dated)] = (messages != "").to_numpy()
-        full = pd.Series("", index=code.index, dtype=object)
-        full[bad_code] = messages[messages != ""].to_numpy()
-        check.add(bad_code, "code", full, code)
+    invalid = attendance_codes().invalid(code, dates) & dated
+    if invalid.any():
+        messages = pd.Series("", index=code.index, dtype=object)
+        messages[invalid] = attendance_codes().messages(code[invalid], dates[invalid]).to_numpy()
+        check.add(invalid, "code", messages, code)
 
     keep = ~check.bad & ~blank_code
-    marks = pd.DataFrame({
-        "laestab": laestab[keep], "upn": upn[keep], "date": dates[keep], "session": session[keep],
-        "code": code[keep],
-        "source_file": pd.Categorical([mapped.file] * int(keep.sum())),
-        "source_line": check.lines[keep].astype("int64"),
-    }).reset_index(drop=True)
-    for column in ("laestab", "upn", "session", "code"):
-        if isinstance(marks[column].dtype, pd.CategoricalDtype):
-            marks[column] = marks[column].cat.remove_unused_categories()
+    columns = {"laestab": laestab, "upn": upn, "date": dates, "session": session, "code": code,
+               "source_line": check.lines.astype("int64")}
+    if not keep.all():
+        rows = np.flatnonzero(keep)
+        columns = {name: values.iloc[rows] for name, values in columns.items()}
+    marks = pd.DataFrame(columns).reset_index(drop=True)
+    marks.insert(5, "source_file", pd.Categorical.from_codes(np.zeros(len(marks), dtype=np.int8), [mapped.file]))
     logger.info("validated %d attendance marks from %s, %d rejected", len(marks), mapped.file, int(check.bad.sum()))
     return marks, combine(check.rejects)
 

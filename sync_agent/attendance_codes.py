@@ -55,8 +55,8 @@ class AttendanceCodes:
         days = np.asarray(dates, dtype="datetime64[D]")
         return np.searchsorted(starts, days, side="right") - 1
 
-    def check(self, codes: pd.Series, dates: pd.Series) -> pd.Series:
-        """Return a message per mark whose code is not in the set in force on its date, else "".
+    def invalid(self, codes: pd.Series, dates: pd.Series) -> np.ndarray:
+        """Return, per mark, whether its code is missing from the set in force on its date.
 
         ``codes`` may be categorical (as the fast marks reader returns them): the check then works
         on the categories, so 20 million marks cost a table lookup each.
@@ -69,13 +69,16 @@ class AttendanceCodes:
         known = (versions >= 0) & (code_index >= 0)
         valid = np.zeros(len(codes), dtype=bool)
         valid[known] = valid_table[versions[known], code_index[known]]
-        messages = pd.Series("", index=codes.index, dtype=object)
-        if valid.all():
-            return messages
-        bad = np.flatnonzero(~valid)
-        for position in bad:
-            messages.iat[position] = self._message(codes.iat[position], dates.iat[position], versions[position])
-        return messages
+        return ~valid
+
+    def messages(self, codes: pd.Series, dates: pd.Series) -> pd.Series:
+        """Return, per mark, why its code is invalid on its date ("" where it is valid)."""
+        invalid = self.invalid(codes, dates)
+        versions = self.version_index(dates.to_numpy())
+        result = pd.Series("", index=codes.index, dtype=object)
+        for position in np.flatnonzero(invalid):
+            result.iat[position] = self._message(str(codes.iat[position]), dates.iat[position], versions[position])
+        return result
 
     def _message(self, code: str, day: pd.Timestamp, version_index: int) -> str:
         day_text = pd.Timestamp(day).date().isoformat()

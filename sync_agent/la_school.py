@@ -2,8 +2,8 @@
 
 ``run_school`` runs the ordinary reconcile pipeline on the school's exports with its slice of the
 LA portal, writes the school's reports into its own folder and writes its checkpoint. It returns a
-small ``SchoolRun``; everything the LA-wide steps need is read back from the checkpoint, so a
-school finished in an earlier, interrupted import and a school finished now look the same.
+small ``SchoolRun``. The LA-wide steps read everything else back from the checkpoint, so a school
+finished in an earlier, interrupted import and a school finished now look the same.
 The report and checkpoint folders must be on a file system the parent can read, which a Dask
 cluster on other machines must share.
 """
@@ -47,7 +47,7 @@ class SchoolTask:
 
 @dataclass
 class SchoolRun:
-    """What became of one school: ``reason`` says why it failed, when it did."""
+    """The outcome of one school; ``reason`` is why it failed, when it did."""
 
     laestab: str
     ok: bool
@@ -57,7 +57,11 @@ class SchoolRun:
 
 
 def run_school(task: SchoolTask) -> SchoolRun:
-    """Reconcile one school, write its reports and checkpoint; a user-caused error fails only this school."""
+    """Reconcile one school and write its reports and checkpoint.
+
+    A project error (bad configuration, refused export) or an OS error is returned as a failed
+    ``SchoolRun`` rather than raised, so it fails only this school.
+    """
     try:
         outcome = run_reconcile(task.config, as_of=task.as_of, academic_year=task.academic_year, now=task.now,
                                 portal_reader=_portal_reader(task.portal))
@@ -112,15 +116,18 @@ def pushable_records(outcome: RunOutcome) -> pd.DataFrame:
 def school_marks(config: AgentConfig, outcome: RunOutcome) -> pd.DataFrame | None:
     """Return the school's ``E`` and present marks (``MARK_COLUMNS``), or None without attendance sources.
 
-    Uses the marks the pipeline kept on the outcome when it has them. Otherwise the attendance
-    exports are read here.
+    Uses ``outcome.marks`` when the pipeline's outcome has that attribute (None: no usable register).
+    Otherwise the attendance exports are read again here.
     """
-    kept = getattr(outcome, "marks", None)
-    if kept is None:
-        if not any(source.kind == "attendance" for source in config.sources):
-            return None
-        kept = _read_attendance(config)
-    return compact_marks(kept, outcome.result.period.from_, outcome.result.period.to)
+    if hasattr(outcome, "marks"):
+        marks = outcome.marks
+    elif any(source.kind == "attendance" for source in config.sources):
+        marks = _read_attendance(config)
+    else:
+        marks = None
+    if marks is None:
+        return None
+    return compact_marks(marks, outcome.result.period.from_, outcome.result.period.to)
 
 
 def compact_marks(marks: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
@@ -139,8 +146,8 @@ def compact_marks(marks: pd.DataFrame, first: dt.date, last: dt.date) -> pd.Data
 
 
 def _read_attendance(config: AgentConfig) -> pd.DataFrame:
-    # NOTE: a stopgap until the pipeline keeps the marks it reads on RunOutcome.marks. Rejected
-    # marks are not reported from here; the school's register check reports them.
+    # NOTE: a stopgap until RunOutcome carries the marks the pipeline read, which doubles the cost
+    # of reading registers. Rejected marks are not reported from here; the school's report has them.
     from sync_agent.mapping import load_mapping
     from sync_agent.marks_reader import read_marks
 

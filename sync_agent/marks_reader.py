@@ -4,15 +4,16 @@ A year of marks for an LA is some 23 million rows, too many for a row-by-row rea
 the file on all cores with each column dictionary-encoded, and the map step then works on the
 distinct values of each column. Physical line numbers come from row positions (header on line 1,
 row ``i`` on line ``i + 2``), which holds only when no line is blank and no cell is quoted (a
-quoted cell may hide a line break). The file is scanned for both first; when either occurs, or the
-header is not on line 1, or the file is not UTF-8, the delimited connector reads it instead, which
-handles title lines, footers, blank lines and other encodings.
+quoted cell may hide a line break). So pyarrow reads without quoting and fails on a blank line.
+The delimited connector reads the file instead when any cell contains a double quote, the header
+is not on line 1, a row has the wrong width or the file is not UTF-8. That connector handles
+title lines, footers, blank lines, quoting and other encodings, but holds every cell as a Python
+string, so it needs far more time and memory on a file of this size.
 """
 
 from __future__ import annotations
 
 import logging
-import mmap
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +39,12 @@ def read_marks(
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Read, map and validate one attendance export; return (marks, rejects, rows read).
 
-    Register layouts other than one row per mark, and CSVs the fast path cannot number, go through
-    the ordinary extract and map steps. Raises InputRefused for an unreadable or empty file.
+    Register layouts other than one row per mark go through ``read_attendance_layout`` with the
+    calendar, and CSVs the fast path cannot number through the delimited connector; both then go
+    through the ordinary map step. Raises InputRefused for an unreadable or empty file.
     """
     from sync_agent.attendance import validate_marks
+    from sync_agent.connectors.attendance_layouts import read_attendance_layout
     from sync_agent.extract import extract
 
     path = Path(path)
@@ -49,7 +52,11 @@ def read_marks(
     if mapping.spec.mapping.layout == "records" and mapping.format == "delimited":
         mapped = _map_fast(path, mapping, defaults or {})
     if mapped is None:
-        raw = extract(path, mapping)
+        if mapping.spec.mapping.layout == "records":
+            raw = extract(path, mapping)
+        else:
+            # With the calendar, a CTF marks string is checked against school days, not only weekends.
+            raw = read_attendance_layout(path, mapping, calendar)
         mapped = map_records(raw, mapping, defaults=defaults)
         if raw.rejects:
             extra = pd.DataFrame(raw.rejects, columns=["line", "field", "value", "message"])
@@ -59,39 +66,29 @@ def read_marks(
     return marks, rejects, len(mapped.frame)
 
 
-def _fast_path_usable(path: Path) -> bool:
-    """Return whether row positions give physical lines: no quote, no blank line, no lone CR."""
-    with path.open("rb") as handle:
-        if handle.seek(0, 2) == 0:
-            raise InputRefused(str(path), "empty export (0 bytes); export the register again")
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if data.find(b'"') >= 0 or data.find(b"\n\n") >= 0 or data.find(b"\n\r\n") >= 0:
-                return False
-            carriage_returns = data.find(b"\r")
-            if carriage_returns >= 0 and data[carriage_returns + 1: carriage_returns + 2] != b"\n":
-                return False
-            return not data[:3].startswith(b"\xff\xfe") and not data[:2] == b"\xfe\xff"
-
-
 def _map_fast(path: Path, mapping: Mapping, defaults: dict[str, str]) -> MappedRecords | None:
-    try:
-        if not _fast_path_usable(path):
-            logger.info("%s has quoted cells or blank lines; reading it with the delimited connector", path)
-            return None
-    except OSError as exc:
-        raise InputRefused(str(path), f"cannot be read ({exc.strerror or exc})") from exc
     delimiter = (mapping.spec.delimited.delimiter if mapping.spec.delimited else None) or ","
     try:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False, newlines_in_values=False),
+            # Without quoting every physical line is one row, and a blank line is an error rather than
+            # skipped, so row i is on line i + 2 whenever the read succeeds.
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False, newlines_in_values=False,
+                                             ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
                 column_types=_all_dictionary(path, delimiter), strings_can_be_null=False, quoted_strings_can_be_null=False
             ),
         )
+    # NOTE: one row of the wrong width sends a whole file to the delimited connector, which needs
+    # many gigabytes for a file of 20 million rows; collecting such rows as rejects here would not.
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         logger.info("%s cannot be read by the fast path (%s); reading it with the delimited connector", path, exc)
+        return None
+    except OSError as exc:
+        raise InputRefused(str(path), f"cannot be read ({exc.strerror or exc})") from exc
+    if _has_quotes(table):
+        logger.info("%s has quoted cells; reading it with the delimited connector", path)
         return None
     header = RawTable(path=path, frame=pd.DataFrame({name: [] for name in table.column_names} | {LINE_COLUMN: []}))
     try:
@@ -100,6 +97,15 @@ def _map_fast(path: Path, mapping: Mapping, defaults: dict[str, str]) -> MappedR
         # The header is not on line 1 (a title line above it): the delimited connector finds it.
         return None
     return _map_columns(path, table, mapping, source_columns, defaults)
+
+
+def _has_quotes(table: pa.Table) -> bool:
+    """Return whether any cell contains a double quote, which only a CSV parser that unquotes reads right."""
+    for column in table.columns:
+        for chunk in column.chunks:
+            if any('"' in value for value in chunk.dictionary.to_pylist()):
+                return True
+    return False
 
 
 def _all_dictionary(path: Path, delimiter: str) -> dict[str, pa.DataType]:

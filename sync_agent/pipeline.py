@@ -23,7 +23,8 @@ from sync_agent.errors import EXIT_ACTION_NEEDED, EXIT_CANNOT_RUN, EXIT_OK, Conf
 from sync_agent.extract import extract, sha256_of, wait_until_settled
 from sync_agent.mapper import map_records
 from sync_agent.mapping import Mapping, load_mapping
-from sync_agent.reconcile import ReconcileInput, reconcile
+from sync_agent.reconcile import ReconcileInput, finalise, reconcile_findings
+from sync_agent.register import check_register
 from sync_agent.rejects import combine
 from sync_agent.result import Finding, InputSummary, Period, Reject, Result
 from sync_agent.validate import RECORD_COLUMNS, ValidatedRecords, validate_records
@@ -74,32 +75,51 @@ def expand_paths(config: AgentConfig, pattern: str) -> list[Path]:
 
 
 def load_input(
-    path: Path, kind: str, mapping: Mapping, *, laestab: str, settle_seconds: float, reasons: ReasonCodes
+    path: Path, kind: str, mapping: Mapping, *, laestab: str, settle_seconds: float, reasons: ReasonCodes,
+    calendar: SchoolCalendar | None = None,
 ) -> LoadedInput:
-    """Extract, map and validate one export; a refused export comes back with status refused."""
+    """Extract, map and validate one export; a refused export comes back with status refused.
+
+    ``calendar`` is needed for attendance exports, whose marks are checked against school days.
+    """
     summary = InputSummary(path=str(path), kind=kind)
     try:
         wait_until_settled(path, settle_seconds)
-        # The connector rejects a missing or unreadable file with a reason, so hashing comes after it.
-        raw = extract(path, mapping)
-        summary.sha256 = sha256_of(path)
+        summary.sha256 = sha256_of(path) if path.is_file() else None
+        validated, skipped = _read_and_validate(path, kind, mapping, laestab, reasons, calendar)
     except InputRefused as exc:
         logger.error("refused %s: %s", path, exc.reason)
         summary.status, summary.reason = "refused", exc.reason
-        if path.is_file():
-            summary.sha256 = sha256_of(path)
         return LoadedInput(summary)
-    mapped = map_records(raw, mapping, defaults={"laestab": laestab} if mapping.kind == "exclusions" else None)
-    validated = validate_records(mapped, mapping, reasons)
+    summary.records = len(validated.records)
+    summary.rejects = int(validated.rejects["line"].nunique()) if len(validated.rejects) else 0
+    summary.skipped_rows = skipped
+    logger.info("%s: %d records accepted, %d rejected", path, summary.records, summary.rejects)
+    return LoadedInput(summary, validated)
+
+
+def _read_and_validate(path: Path, kind: str, mapping: Mapping, laestab: str, reasons: ReasonCodes,
+                       calendar: SchoolCalendar | None) -> tuple[ValidatedRecords, dict[str, int]]:
+    defaults = {"laestab": laestab} if kind != "portal" else None
+    if kind == "attendance":
+        from sync_agent.marks_reader import read_marks
+
+        marks, rejects, read = read_marks(path, mapping, calendar or SchoolCalendar.england(), defaults=defaults)
+        return ValidatedRecords(str(path), marks, rejects, read), {}
+    raw = extract(path, mapping)
+    mapped = map_records(raw, mapping, defaults=defaults)
+    if kind == "pupils":
+        from sync_agent.pupils import validate_pupils
+
+        pupils, rejects = validate_pupils(mapped, mapping)
+        validated = ValidatedRecords(str(path), pupils, rejects, len(mapped.frame))
+    else:
+        validated = validate_records(mapped, mapping, reasons)
     if raw.rejects:
         extra = pd.DataFrame(raw.rejects, columns=["line", "field", "value", "message"]).assign(file=str(path))
         validated.rejects = combine([validated.rejects, extra])
         validated.read += len(raw.rejects)
-    summary.records = len(validated.records)
-    summary.rejects = int(validated.rejects["line"].nunique()) if len(validated.rejects) else 0
-    summary.skipped_rows = dict(raw.skipped)
-    logger.info("%s: %d records accepted, %d rejected", path, summary.records, summary.rejects)
-    return LoadedInput(summary, validated)
+    return validated, dict(raw.skipped)
 
 
 def _in_period(records: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -124,7 +144,37 @@ def _concat(inputs: list[LoadedInput]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else _empty_records()
 
 
-def load_sources(config: AgentConfig, kind: str) -> tuple[list[LoadedInput], list[Mapping]]:
+def split_outside_calendar(records: pd.DataFrame, calendar: SchoolCalendar) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Set aside records that start on a date the calendar does not cover, as rejects.
+
+    School-day counts need the calendar, so such a record cannot be compared; the reject names the
+    date and the calendar so the data manager can add the missing terms.
+    """
+    starts = records["start_date"]
+    outside = ((starts < pd.Timestamp(calendar.first_day)) | (starts > pd.Timestamp(calendar.last_day))).to_numpy()
+    if not outside.any():
+        return records, combine([])
+    rows = records[outside]
+    message = (
+        f"start date is outside the dates the calendar {calendar.source} covers "
+        f"({calendar.first_day} to {calendar.last_day}); add the terms of that academic year"
+    )
+    rejected = pd.DataFrame(
+        {
+            "file": rows["source_file"].to_numpy(),
+            "line": rows["source_line"].to_numpy(),
+            "field": "start_date",
+            "value": rows["start_date"].dt.strftime("%Y-%m-%d").to_numpy(),
+            "message": message,
+        }
+    )
+    return records[~outside].reset_index(drop=True), rejected
+
+
+def load_sources(
+    config: AgentConfig, kind: str, calendar: SchoolCalendar | None = None
+) -> tuple[list[LoadedInput], list[Mapping]]:
+    """Load every ``[[sources]]`` file of ``kind``; return the inputs and the mappings used."""
     loaded, mappings = [], []
     reasons = reason_codes(config.codes.newer_cbds_from)
     for source in config.sources:
@@ -140,7 +190,7 @@ def load_sources(config: AgentConfig, kind: str) -> tuple[list[LoadedInput], lis
         mappings.append(mapping)
         for path in expand_paths(config, source.path):
             loaded.append(load_input(path, kind, mapping, laestab=config.school.laestab,
-                                     settle_seconds=source.settle_seconds, reasons=reasons))
+                                     settle_seconds=source.settle_seconds, reasons=reasons, calendar=calendar))
     return loaded, mappings
 
 
@@ -171,7 +221,7 @@ def run_reconcile(
     now: dt.datetime | None = None,
     portal_reader=None,
 ) -> RunOutcome:
-    """Run extract, map, validate and reconcile for one school; return the result and exit code."""
+    """Run extract, map, validate, reconcile and the register checks for one school."""
     period_from, period_to = resolve_period(config, academic_year, as_of)
     calendar = build_calendar(config)
     exclusions, mappings = load_sources(config, "exclusions")
@@ -180,9 +230,12 @@ def run_reconcile(
     portal_input, portal_mapping = load_portal(config, portal_reader)
     if portal_mapping is not None:
         mappings.append(portal_mapping)
+    attendance, attendance_mappings = load_sources(config, "attendance", calendar)
+    pupil_inputs, pupil_mappings = load_sources(config, "pupils", calendar)
+    mappings += attendance_mappings + pupil_mappings
 
-    inputs = exclusions + ([portal_input] if portal_input else [])
-    refused = [i for i in inputs if i.summary.status == "refused"]
+    comparison_inputs = exclusions + ([portal_input] if portal_input else [])
+    refused = [i for i in comparison_inputs if i.summary.status == "refused"]
     mis = _in_period(_concat(exclusions), period_from, period_to)
     portal = None
     if portal_input is not None and portal_input.validated is not None and not refused:
@@ -192,10 +245,51 @@ def run_reconcile(
         if any(i.summary.kind == "exclusions" for i in refused):
             mis = mis.iloc[0:0]
 
-    findings = reconcile(ReconcileInput(mis=mis, portal=portal, as_of=as_of, calendar=calendar))
-    rejects = combine([i.validated.rejects for i in inputs if i.validated is not None])
+    mis, outside_mis = split_outside_calendar(mis, calendar)
+    rejects_outside = [outside_mis]
+    if portal is not None:
+        portal, outside_portal = split_outside_calendar(portal, calendar)
+        rejects_outside.append(outside_portal)
+    marks = _usable(attendance, "attendance")
+    if marks is not None:
+        dates = marks["date"]
+        marks = marks[(dates >= pd.Timestamp(period_from)) & (dates <= pd.Timestamp(period_to))].reset_index(drop=True)
+    pupils = _usable(pupil_inputs, "pupils")
+
+    raw_findings = [reconcile_findings(ReconcileInput(mis=mis, portal=portal, as_of=as_of, calendar=calendar))]
+    if not any(i.summary.kind == "exclusions" for i in refused):
+        raw_findings.append(check_register(mis, marks, pupils, calendar, as_of))
+    parts = [f for f in raw_findings if len(f)]
+    findings = finalise(pd.concat(parts, ignore_index=True) if parts else raw_findings[0])
+
+    inputs = comparison_inputs + attendance + pupil_inputs
+    rejects = combine([i.validated.rejects for i in inputs if i.validated is not None] + rejects_outside)
+    _count_outside_rejects(rejects_outside, inputs)
     result = build_result(config, findings, rejects, [i.summary for i in inputs], as_of, (period_from, period_to), now)
     return RunOutcome(result, mis, portal, exit_code_for(result), mappings)
+
+
+def _usable(inputs: list[LoadedInput], kind: str) -> pd.DataFrame | None:
+    """Return the records of every input of a kind, or None when there is none or one was refused.
+
+    A refused register or pupil list skips the checks that need it rather than reporting every
+    exclusion as unmarked.
+    """
+    if not inputs:
+        return None
+    if any(i.validated is None for i in inputs):
+        logger.warning("%s checks skipped: an input was refused", kind)
+        return None
+    return pd.concat([i.validated.records for i in inputs], ignore_index=True)
+
+
+def _count_outside_rejects(rejects_outside: list[pd.DataFrame], inputs: list[LoadedInput]) -> None:
+    for frame in rejects_outside:
+        for file, count in frame["file"].value_counts().items():
+            for item in inputs:
+                if item.summary.path == file:
+                    item.summary.records -= int(count)
+                    item.summary.rejects += int(count)
 
 
 def build_result(config, findings: pd.DataFrame, rejects: pd.DataFrame, inputs, as_of, period, now) -> Result:
@@ -204,6 +298,9 @@ def build_result(config, findings: pd.DataFrame, rejects: pd.DataFrame, inputs, 
     for row in records:
         start = row.get("start_date")
         row["start_date"] = pd.Timestamp(start).date() if start is not None else None
+        due = row.get("due_date")
+        row["due_date"] = pd.Timestamp(due).date() if due is not None else None
+        row["sessions"] = list(row.get("sessions") or [])
         row["age_school_days"] = int(row["age_school_days"]) if row.get("age_school_days") is not None else None
         row["extra"] = row.get("extra") or {}
         models.append(Finding(**row))

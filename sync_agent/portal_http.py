@@ -74,10 +74,10 @@ def make_http_reader(client: PortalClient, period: tuple[dt.date, dt.date]):
 def read_portal_api(config: AgentConfig, period: tuple[dt.date, dt.date]) -> tuple[Callable | None, pd.DataFrame | None]:
     """Read the portal's records once through its REST API when ``[portal] mode = "http"``.
 
-    Returns a portal reader for ``run_reconcile`` that hands back those same records, so a run
-    compares exactly the records it read once, and the validated records themselves; returns
-    ``(None, None)`` in export mode. Raises ``PortalAuthError`` when the token is missing or
-    refused and ``PortalError`` when the portal cannot be reached.
+    Returns the validated records and a portal reader for ``run_reconcile`` that returns those
+    same records, so a run compares exactly what it read. Returns ``(None, None)`` in export mode.
+    Raises ``PortalAuthError`` when the token is missing or refused, and ``PortalError`` when the
+    portal cannot be reached.
     """
     if config.portal is None or config.portal.mode != "http":
         return None, None

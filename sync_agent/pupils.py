@@ -83,6 +83,7 @@ def pupil_details_findings(exclusions: pd.DataFrame, pupils: pd.DataFrame) -> pd
         list_values.append(details[names[0]]["pupil_list"])
         words = ", ".join(f.replace("_", " ") for f in names)
         messages.append(f"The pupil's {words} on the exclusion record differ from the pupil list")
-        extras.append({"differences": details})
+        # extra holds text only: one entry per differing detail, as the two values side by side.
+        extras.append({f"{f} (exclusion / pupil list)": f"{d['exclusion']} / {d['pupil_list']}" for f, d in details.items()})
     return finding_rows(rows, "pupil_details_mismatch", field=fields, mis_value=mis_values, actual=list_values,
                         message=messages, extra=extras)

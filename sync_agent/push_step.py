@@ -10,13 +10,18 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from sync_agent.codelists import categories
 from sync_agent.config import AgentConfig
 from sync_agent.pipeline import RunOutcome
+
+if TYPE_CHECKING:
+    from sync_agent.connectors.portal_rest import PortalClient
+    from sync_agent.journal import PushJournal
+    from sync_agent.push import PlanItem, PushSummary
 
 logger = logging.getLogger(__name__)
 
@@ -85,22 +90,69 @@ class PushStepResult:
 
 
 def push_missing(config: AgentConfig, outcome: RunOutcome, *, as_of: dt.date, report_dir: Path | None) -> PushStepResult:
-    """Send the outcome's missing records through the journal to the configured target."""
+    """Send the outcome's missing records through the journal to the configured target.
+
+    Unlike ``sync-agent push --yes``, this scheduled step also re-sends records that failed in an
+    earlier run and are still missing on the portal. The idempotency key keeps a re-send from
+    storing a second copy, and without the re-send an unattended run would leave them unsent until
+    someone runs ``push --retry-failed``. Records the portal rejected are re-sent only once corrected.
+    """
     from sync_agent.journal import PushJournal
     from sync_agent.portal_http import portal_client
-    from sync_agent.push import build_plan, send, send_b2b
+    from sync_agent.push import PushSummary, build_plan, send_b2b
 
+    # NOTE: with [portal] mode = "export" and target "http", the candidates come from the export
+    # file, not a fresh read of the portal as `sync-agent push` does, so a record keyed on the
+    # portal by hand after the export was taken is sent again.
     candidates = push_candidates(outcome)
     state_path = config.resolve(config.state.path)
     with PushJournal(state_path) as journal:
         plan = build_plan(candidates, journal, target=config.push.target)
         if config.push.target == "b2b-file":
             summary = send_b2b(plan, journal, config.resolve(config.push.b2b_dir), laestab=config.school.laestab)
+        elif not plan:
+            summary = PushSummary()
         else:
             with portal_client(config) as client:
-                summary = send(plan, client, journal)
+                summary = send_with_failed_retried(plan, client, journal)
     logger.info("push finished: exit code %d", summary.exit_code)
     return step_result(summary)
+
+
+def send_with_failed_retried(plan: list[PlanItem], client: PortalClient, journal: PushJournal) -> PushSummary:
+    """Send the plan's new and unresolved records, then its records that failed in an earlier run.
+
+    The failed records are sent only when the first part did not stop the run (token refused,
+    portal down).
+    """
+    from sync_agent.push import send
+
+    # A failed record whose payload changed is pending again once recorded, and goes out with the rest.
+    statuses = {record.journal_id: record.status for record in journal.begin_many(item.payload for item in plan)}
+    failed_before = [item for item in plan if statuses[item.journal_id] == "failed"]
+    summary = send([item for item in plan if statuses[item.journal_id] != "failed"], client, journal)
+    if summary.stopped_by or not failed_before:
+        if summary.stopped_by:
+            summary.left_pending += [item.journal_id for item in failed_before]
+        return summary
+    logger.info("push: re-sending %d records that failed in an earlier run", len(failed_before))
+    return merged(summary, send(failed_before, client, journal, retry_failed=True))
+
+
+def merged(first: PushSummary, second: PushSummary) -> PushSummary:
+    """Return one summary of two push runs made one after the other."""
+    from sync_agent.push import PushSummary
+
+    return PushSummary(
+        delivered=first.delivered + second.delivered,
+        already_there=first.already_there + second.already_there,
+        rejected={**first.rejected, **second.rejected},
+        failed={**first.failed, **second.failed},
+        not_retried={**first.not_retried, **second.not_retried},
+        left_pending=first.left_pending + second.left_pending,
+        stopped_by=first.stopped_by or second.stopped_by,
+        b2b_file=first.b2b_file or second.b2b_file,
+    )
 
 
 def step_result(summary) -> PushStepResult:

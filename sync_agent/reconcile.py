@@ -203,7 +203,11 @@ def missing_on_portal(mis: pd.DataFrame, as_of: dt.date, calendar: SchoolDayCoun
     pushable = mis[mis["status"] != "withdrawn"]
     findings = _base(pushable, "missing_on_portal")
     starts = pushable["start_date"].to_numpy(dtype="datetime64[D]")
-    today = np.full(len(starts), np.datetime64(as_of, "D"))
+    # Past the calendar's last day (a summer holiday beyond the last term in the file) no school
+    # day can pass, so the count stops at the day after the last day the calendar covers.
+    last_day = getattr(calendar, "last_day", None)
+    counted_to = min(as_of, last_day + dt.timedelta(days=1)) if last_day else as_of
+    today = np.full(len(starts), np.datetime64(counted_to, "D"))
     age = np.maximum(np.asarray(calendar.school_days_between(starts, today), dtype="int64"), 0) if len(starts) else np.array([], dtype="int64")
     findings["age_school_days"] = pd.array(age, dtype="Int64")
     findings["message"] = (
@@ -238,6 +242,11 @@ def temporary_upns(mis: pd.DataFrame, portal: pd.DataFrame | None) -> pd.DataFra
 
 def reconcile(data: ReconcileInput) -> pd.DataFrame:
     """Compare the MIS with the portal; return findings as a frame with ``FINDING_COLUMNS`` and ids."""
+    return finalise(reconcile_findings(data))
+
+
+def reconcile_findings(data: ReconcileInput) -> pd.DataFrame:
+    """Compare the MIS with the portal; return the findings before ``finalise`` adds ids."""
     frames = [data.mis] if data.portal is None else [data.mis, data.portal]
     keyed = record_keys(frames)
     mis, mis_keys, mis_duplicates = split_duplicates(data.mis, keyed[0], "mis")
@@ -250,8 +259,9 @@ def reconcile(data: ReconcileInput) -> pd.DataFrame:
         unpaired_portal = portal.drop(index=portal.index[pairs["portal_row"].to_numpy()])
         parts += [missing_on_portal(unpaired_mis, data.as_of, data.calendar), missing_in_mis(unpaired_portal)]
     parts.append(temporary_upns(mis, data.portal))
-    findings = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else _base(mis.iloc[0:0], "x")
-    return finalise(findings)
+    if any(len(p) for p in parts):
+        return pd.concat([p for p in parts if len(p)], ignore_index=True)
+    return _base(mis.iloc[0:0], "missing_on_portal")
 
 
 def finalise(findings: pd.DataFrame) -> pd.DataFrame:

@@ -185,12 +185,19 @@ def register_findings(
     }).sort_values(["key", "index"], kind="stable").drop_duplicates(["key", "index"]).reset_index(drop=True)
     # NOTE: a pupil marked twice for one session keeps the first mark in file order; conflicting
     # duplicate marks are not reported.
-    as_of_index = int(last_session_on_or_before(calendar, [np.datetime64(min(as_of, calendar.last_day), "D")])[0])
+    as_of_index = _as_of_index(calendar, as_of)
     sessions = _covered_sessions(exclusions, spans, span_keys, subset, pupils, calendar, as_of_index)
     parts.append(judge_sessions(exclusions, sessions, calendar))
     parts.append(_unexplained_e(subset[subset["code"] == "E"], sessions, exclusions, pupils, calendar, as_of_index))
     parts = [part for part in parts if len(part)]
     return pd.concat(parts, ignore_index=True) if parts else empty_findings()
+
+
+def _as_of_index(calendar: SchoolCalendar, as_of: dt.date) -> int:
+    """Return the last session on or before ``as_of`` (-1 when ``as_of`` precedes the calendar)."""
+    if as_of < calendar.first_day:
+        return -1
+    return int(last_session_on_or_before(calendar, [np.datetime64(min(as_of, calendar.last_day), "D")])[0])
 
 
 def _covered_sessions(exclusions, spans, span_keys, subset, pupils, calendar, as_of_index) -> pd.DataFrame:

@@ -21,7 +21,7 @@ BOARD_MEETING_SCHOOL_DAYS = 15
 REVIEW_APPLICATION_SCHOOL_DAYS = 15
 REVIEW_WINDOW_SCHOOL_DAYS = BOARD_MEETING_SCHOOL_DAYS + REVIEW_APPLICATION_SCHOOL_DAYS
 NOTIFICATION_SCHOOL_DAYS = 1
-NOTIFICATION_FIELDS = {"parents_notified_on": "parents", "la_notified_on": "the LA"}
+NOTIFICATION_FIELDS = {"parents_notified_on": "parents", "la_notified_on": "LA"}
 
 
 def removed_from_roll_early(exclusions: pd.DataFrame, pupils: pd.DataFrame, calendar: SchoolCalendar) -> pd.DataFrame:
@@ -55,7 +55,7 @@ def late_notifications(exclusions: pd.DataFrame, calendar: SchoolCalendar) -> pd
     if exclusions.empty:
         return empty_findings()
     deadline = add_school_days_or_nat(calendar, exclusions["start_date"], NOTIFICATION_SCHOOL_DAYS)
-    for field, who in NOTIFICATION_FIELDS.items():
+    for field, recipient in NOTIFICATION_FIELDS.items():
         if field not in exclusions:
             continue
         notified = exclusions[field]
@@ -65,9 +65,9 @@ def late_notifications(exclusions: pd.DataFrame, calendar: SchoolCalendar) -> pd
         rows = exclusions[late].reset_index(drop=True)
         when = notified[late].dt.strftime("%Y-%m-%d").tolist()
         due = deadline[late].dt.strftime("%Y-%m-%d").tolist()
-        messages = [f"{who[0].upper()}{who[1:]} were notified on {w}, more than one school day after the start "
-                    f"(by {d})" if who == "parents" else f"The LA was notified on {w}, more than one school day "
-                    f"after the start (by {d})" for w, d in zip(when, due)]
+        subject = "Parents were" if recipient == "parents" else "The LA was"
+        messages = [f"{subject} notified on {w}, more than one school day after the start (by {d})"
+                    for w, d in zip(when, due)]
         parts.append(finding_rows(rows, "late_notification", field=field, mis_value=when, expected=[f"by {d}" for d in due],
                                   actual=when, due_date=list(deadline[late]), message=messages))
     return pd.concat(parts, ignore_index=True) if parts else empty_findings()

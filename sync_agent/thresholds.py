@@ -18,7 +18,7 @@ import pandas as pd
 from sync_agent.calendar import SchoolCalendar
 from sync_agent.register_frames import empty_findings, finding_rows
 from sync_agent.school_days import add_school_days_or_nat
-from sync_agent.sessions import day_ordinals, session_dates
+from sync_agent.sessions import day_ordinals, last_index, session_dates
 
 YEAR_LIMIT_DAYS = 45
 TERM_REVIEW_DAYS = 15
@@ -45,6 +45,9 @@ def suspension_half_days(exclusions: pd.DataFrame, calendar: SchoolCalendar) -> 
     count = (suspensions["end"] - suspensions["start"] + 1).to_numpy()
     rows = np.repeat(suspensions["row"].to_numpy(), count)
     index = np.repeat(suspensions["start"].to_numpy(), count) + _offsets(count)
+    # Sessions past the calendar's last day cannot be dated; they fall in a term the file lacks.
+    inside = index <= last_index(calendar)
+    rows, index = rows[inside], index[inside]
     session_days, _ = session_dates(calendar, index)
 
     active = exclusions["status"].fillna("active").eq("active")
@@ -52,6 +55,8 @@ def suspension_half_days(exclusions: pd.DataFrame, calendar: SchoolCalendar) -> 
     lunch_count = lunch["sessions"].astype("int64").to_numpy()
     lunch_rows = np.repeat(np.flatnonzero((active & exclusions["category"].eq("lunchtime") & exclusions["sessions"].notna()).to_numpy()), lunch_count)
     lunch_ordinals = np.repeat(day_ordinals(calendar, lunch["start_date"].to_numpy()), lunch_count) + _offsets(lunch_count)
+    inside = lunch_ordinals <= last_index(calendar) // 2
+    lunch_rows, lunch_ordinals = lunch_rows[inside], lunch_ordinals[inside]
     lunch_days = (calendar.add_school_days_array(np.datetime64(calendar.first_day, "D"), lunch_ordinals)
                   if len(lunch_ordinals) else np.zeros(0, dtype="datetime64[D]"))
     frame = pd.DataFrame({"row": np.concatenate([rows, lunch_rows]),

@@ -188,3 +188,13 @@ def read_report(folder: Path, out: str = "out") -> dict:
 def findings_of(outcome: RunOutcome, kind: str) -> list:
     """Return the run's findings of ``kind``."""
     return [f for f in outcome.result.findings if f.kind == kind]
+
+
+# Every permanent exclusion raises board_review_required (the governing board must meet), so
+# tests of the MIS-portal comparison look at the comparison's own kinds only.
+COMPARISON_KINDS = frozenset({"missing_on_portal", "missing_in_mis", "field_mismatch", "duplicate_record", "temporary_upn"})
+
+
+def compared(findings: list) -> list:
+    """Return the findings of the MIS-portal comparison (models or report dicts)."""
+    return [f for f in findings if (f["kind"] if isinstance(f, dict) else f.kind) in COMPARISON_KINDS]

@@ -63,8 +63,8 @@ def set_push(folder: Path, *, enabled: bool, target: str = "http", b2b_dir: str 
 
 @contextmanager
 def sample_school_on_portal(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReferencePortal]:
-    """Copy the sample school into ``folder``, seed a reference portal with its portal export, and
-    point the school at that portal; the portal stops when the block ends."""
+    """Copy the sample school into ``folder`` and point it at a reference portal seeded with its
+    portal export. The portal stops when the block ends."""
     copy_sample_school(folder)
     with ReferencePortal() as portal:
         seed_sample_portal(portal)

@@ -44,7 +44,9 @@ def small_school(folder: Path, mis: list[dict] | None = None, portal: list[dict]
 
 def sample_school(folder: Path) -> Path:
     """Copy the realistic sample school (exports, portal export, calendar, agent.toml) into ``folder``."""
-    shutil.copytree(SAMPLE_DATA, folder, dirs_exist_ok=True)
+    # Reports, state and logs of an earlier run of the README's first command stay behind.
+    shutil.copytree(SAMPLE_DATA, folder, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("reports", "state.db*", "logs", "outbox"))
     return folder
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from builders import (
+    compared,
     copy_case,
     permanent,
     read_report,
@@ -35,7 +36,8 @@ def test_exit_0_warnings_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert run_cli(tmp_path) == 0
 
     report = read_report(tmp_path)
-    assert report["summary"] == {"temporary_upn": 1}
+    # A permanent exclusion always asks for a governing board review: a warning, like temporary_upn.
+    assert report["summary"] == {"temporary_upn": 1, "board_review_required": 1}
     assert "temporary_upn: 1" in capsys.readouterr().out
 
 
@@ -44,7 +46,7 @@ def test_exit_1_for_finding(tmp_path: Path) -> None:
 
     assert run_cli(tmp_path) == 1
 
-    assert read_report(tmp_path)["summary"] == {"missing_on_portal": 1}
+    assert read_report(tmp_path)["summary"] == {"missing_on_portal": 1, "board_review_required": 1}
 
 
 def test_exit_1_for_reject_alone(tmp_path: Path) -> None:

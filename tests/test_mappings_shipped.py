@@ -267,7 +267,7 @@ def test_sims_xml_wrong_date_names_forms(tmp_path):
     records, rejects = read(path, "sims-xml")
 
     assert len(records) == 1
-    assert rejects["field"].tolist() == ["Start_x0020_Date"]
+    assert rejects["field"].tolist() == ["start_date"]
     assert "yyyy-mm-dd" in rejects["message"].iloc[0]
 
 
@@ -291,7 +291,7 @@ def test_ctf_reads_pupil_list(tmp_path):
     assert pupils["upn"].tolist() == [UPN_A]
     assert pupils["surname"].tolist() == ["Adeyemi"]
     assert pupils["date_of_birth"].tolist() == [pd.Timestamp("2010-05-03")]
-    assert rejects["field"].tolist() == ["DOB"]
+    assert rejects["field"].tolist() == ["date_of_birth"]
 
 
 def test_arbor_csv_reads_fixed_period_label(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from builders import (
+    compared,
     findings_of,
     permanent,
     reconcile_folder,
@@ -32,13 +33,13 @@ def run(tmp_path: Path, mis: list[dict], portal: list[dict], *, as_of: str = "20
 
 
 def kinds(outcome: RunOutcome) -> list[str]:
-    return [f.kind for f in outcome.result.findings]
+    return [f.kind for f in compared(outcome.result.findings)]
 
 
 def test_identical_records_no_findings(tmp_path: Path) -> None:
     outcome = run(tmp_path, [record(), permanent()], [record(), permanent()])
 
-    assert outcome.result.findings == []
+    assert compared(outcome.result.findings) == []
     assert outcome.exit_code == 0
 
 
@@ -104,7 +105,7 @@ def test_reason_order_ignored(tmp_path: Path) -> None:
 def test_blank_both_sides_matches(tmp_path: Path) -> None:
     outcome = run(tmp_path, [permanent(dob="")], [permanent(dob="", surname="", forename="")])
 
-    assert outcome.result.findings == []
+    assert compared(outcome.result.findings) == []
 
 
 def test_start_three_school_days_out(tmp_path: Path) -> None:
@@ -119,8 +120,8 @@ def test_start_three_school_days_out(tmp_path: Path) -> None:
 
 
 def test_start_four_school_days_out(tmp_path: Path) -> None:
-    mis = [record(start="04/03/2024", end="11/03/2024", sessions="10")]
-    portal = [record(start="08/03/2024", end="11/03/2024", sessions="10")]
+    mis = [record(start="04/03/2024", end="08/03/2024", sessions="10")]
+    portal = [record(start="08/03/2024", end="14/03/2024", sessions="10")]
 
     outcome = run(tmp_path, mis, portal)
 
@@ -212,7 +213,7 @@ def test_finding_ids_stable(tmp_path: Path) -> None:
 
 
 def test_missing_finding_id(tmp_path: Path) -> None:
-    [finding] = run(tmp_path, [permanent()], []).result.findings
+    [finding] = compared(run(tmp_path, [permanent()], []).result.findings)
 
     text = "missing_on_portal|8019999|K801999924005|permanent|2024-02-05|"
     assert finding.id == "f-" + hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -253,3 +254,25 @@ def test_empty_portal_page(tmp_path: Path) -> None:
 
     assert kinds(outcome) == ["missing_on_portal"]
     assert outcome.result.inputs[1].status == "read"
+
+
+def test_start_outside_calendar_is_rejected_not_fatal(tmp_path):
+    """A record starting after the last term in the calendar file becomes a reject; the run goes on."""
+    import shutil
+
+    from sync_agent.cli import main
+
+    sample = Path(__file__).resolve().parents[1] / "sample_data"
+    folder = tmp_path / "school"
+    shutil.copytree(sample, folder, ignore=shutil.ignore_patterns("reports", "state.db*", "logs"))
+    terms = (folder / "term-dates.toml").read_text(encoding="utf-8")
+    # Cut the calendar short: drop the last term (autumn 2025) and end the summer term on 15 July.
+    cut = terms[: terms.rindex("[[terms]]")]
+    (folder / "term-dates.toml").write_text(cut.replace("end = 2025-07-22", "end = 2025-07-15"), encoding="utf-8")
+
+    code = main(["reconcile", "--config", str(folder / "agent.toml"), "--as-of", "2025-07-23", "--out", str(tmp_path / "out")])
+
+    report = (tmp_path / "out" / "rejects.csv").read_text(encoding="utf-8-sig")
+    assert code == 1
+    assert "outside the dates the calendar" in report
+    assert "2025-07-17" in report

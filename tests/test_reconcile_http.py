@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from portal_support import SAMPLE, SAMPLE_AS_OF, TOKEN_ENV, sample_school_on_portal, use_fast_retries
+from portal_support import (
+    SAMPLE,
+    SAMPLE_AS_OF,
+    TOKEN_ENV,
+    sample_portal_payloads,
+    sample_school_on_portal,
+    use_fast_retries,
+)
 
 from sync_agent.cli import main
 
@@ -19,26 +25,31 @@ def reconcile(folder: Path, out: Path) -> int:
     return main(["reconcile", "--config", str(folder / "agent.toml"), "--as-of", SAMPLE_AS_OF, "--out", str(out)])
 
 
-def test_http_reconcile_finds_planted_differences(tmp_path, monkeypatch):
+def test_http_reconcile_finds_sample_findings(tmp_path, monkeypatch):
     with sample_school_on_portal(tmp_path / "school", monkeypatch):
         code = reconcile(tmp_path / "school", tmp_path / "out")
 
     report = json.loads((tmp_path / "out" / "reconciliation.json").read_text(encoding="utf-8"))
     expected = json.loads((SAMPLE / "expected_findings.json").read_text(encoding="utf-8"))
+    expected += json.loads((SAMPLE / "expected_register_findings.json").read_text(encoding="utf-8"))
     found = sorted(finding_key(f) for f in report["findings"])
-    wanted = sorted(finding_key(e) for e in expected if e["origin"] == "planted")
+    wanted = sorted({finding_key(e) for e in expected})
     assert found == wanted
     assert code == 1
 
 
-def test_http_reconcile_reads_every_portal_record(tmp_path, monkeypatch):
+def test_http_reconcile_reads_portal_year(tmp_path, monkeypatch):
+    # The API is asked for the 2024-25 academic year only, so the two June 2024 records of the
+    # portal export are not read.
+    in_year = [p for p in sample_portal_payloads() if "2024-08-01" <= p["start_date"] <= "2025-07-31"]
     with sample_school_on_portal(tmp_path / "school", monkeypatch) as portal:
         reconcile(tmp_path / "school", tmp_path / "out")
         posts = [request for request in portal.requests if request[0] == "POST"]
 
     report = json.loads((tmp_path / "out" / "reconciliation.json").read_text(encoding="utf-8"))
     by_kind = {item["kind"]: item for item in report["inputs"]}
-    assert by_kind["portal"]["records"] == 56
+    assert len(in_year) == 54
+    assert by_kind["portal"]["records"] == len(in_year)
     assert by_kind["portal"]["rejects"] == 0
     assert "(portal API)" in by_kind["portal"]["path"]
     assert posts == []

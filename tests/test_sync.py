@@ -68,7 +68,7 @@ def test_sample_school_full_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
     [run] = sync_runs(tmp_path)
     assert run.exit_code == 1
     assert run.counts_by_kind == report["summary"]
-    assert [i.status for i in run.inputs] == ["read", "read"]
+    assert [i.status for i in run.inputs] == ["read"] * 4
     assert run.report_dir == str(tmp_path / "reports" / run_folders(tmp_path)[0])
     assert "Findings:" in capsys.readouterr().out
 
@@ -118,7 +118,8 @@ def test_changed_export_reruns(tmp_path: Path) -> None:
     write_sims_csv(tmp_path / "exclusions.csv", [permanent()])
 
     assert run_sync(tmp_path) == 0
-    assert latest_report(tmp_path)["summary"] == {}
+    # The permanent exclusion always asks for a governing board review (a warning).
+    assert latest_report(tmp_path)["summary"] == {"board_review_required": 1}
 
 
 def test_empty_export_refused_then_retried(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,7 +140,7 @@ def test_empty_export_refused_then_retried(tmp_path: Path, capsys: pytest.Captur
     write_sims_csv(tmp_path / "exclusions.csv", [record(), permanent()])
 
     assert run_sync(tmp_path) == 1
-    assert latest_report(tmp_path)["summary"] == {"missing_on_portal": 1}
+    assert latest_report(tmp_path)["summary"] == {"missing_on_portal": 1, "board_review_required": 1}
     assert len(sync_runs(tmp_path)) == 3
 
 
@@ -261,7 +262,7 @@ def test_history_json_parses(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert [r["exit_code"] for r in runs] == [2, 1]
     assert runs[0]["inputs"][0]["status"] == "refused"
-    assert runs[1]["counts_by_kind"] == {"missing_on_portal": 1}
+    assert runs[1]["counts_by_kind"] == {"missing_on_portal": 1, "board_review_required": 1}
 
 
 def test_history_limit_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -28,7 +28,7 @@ from sync_agent.cli.common import (
 from sync_agent.cli.run_steps import reviewed, write_run_reports
 from sync_agent.config import AgentConfig, load_config
 from sync_agent.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, SyncAgentError
-from sync_agent.fingerprint import file_digest, fingerprint_parts, with_inputs_read
+from sync_agent.fingerprint import file_digest, fingerprint_parts, records_digest, with_inputs_read
 from sync_agent.housekeeping import housekeep
 from sync_agent.lock import RunLock
 from sync_agent.pipeline import RunOutcome, resolve_period, run_reconcile
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 COMMAND = "sync"
 COMPLETED_EXIT_CODES = (0, 1)
+# The fingerprint part that ``fingerprint_parts`` computes from the records read through the API.
+PORTAL_API_PART = "input:portal-api"
 
 
 @dataclass
@@ -50,6 +52,7 @@ class SyncRun:
     outcome: RunOutcome | None = None
     report_dir: Path | None = None
     pushes: dict[str, int] = field(default_factory=dict)
+    push_left_work: bool = False
     exit_code: int = EXIT_CANNOT_RUN
     error: str | None = None
 
@@ -112,7 +115,7 @@ def run_sync(config: AgentConfig, *, as_of: dt.date, academic_year: str | None =
                              EXIT_INTERRUPTED, {}, {}, run.report_dir)
             logger.warning("run %s interrupted", run.run_id)
             raise
-        finish(config, store, run, parts)
+        finish(config, store, run, parts_after_push(config, run, parts, period))
         tidy_up(config, store)
         return run.exit_code
 
@@ -168,7 +171,32 @@ def full_run(config: AgentConfig, store: StateStore, run: SyncRun, *, as_of: dt.
     if pushed.text:
         click.echo(pushed.text)
     run.pushes = pushed.counts()
+    run.push_left_work = pushed.failed > 0 or pushed.exit_code == EXIT_CANNOT_RUN
     run.exit_code = combined_exit_code(run.exit_code, pushed.exit_code)
+
+
+def parts_after_push(config: AgentConfig, run: SyncRun, parts: dict[str, str],
+                     period: tuple[dt.date, dt.date]) -> dict[str, str]:
+    """Return the fingerprint parts to record for ``run``, given what its push did.
+
+    A push that left records failed or unsent records no parts, hence no fingerprint, so the next
+    run runs in full and sends them. A push that stored records through the portal's REST API
+    changed the records the fingerprint was computed from, so they are read again. The next run is
+    then skipped only if the portal still contains what this run left there.
+    """
+    if run.push_left_work:
+        logger.info("run %s: the push left records unsent, so the next run runs in full", run.run_id)
+        return {}
+    stored = run.pushes.get("delivered", 0) + run.pushes.get("already_there", 0)
+    if not stored or config.push.target != "http" or PORTAL_API_PART not in parts:
+        return parts
+    try:
+        _, records = read_portal_api(config, period)
+    except SyncAgentError as exc:
+        logger.warning("run %s: reading the portal again after the push failed (%s); the next run runs in full",
+                       run.run_id, exc)
+        return {}
+    return {**parts, PORTAL_API_PART: records_digest(records)}
 
 
 def combined_exit_code(*codes: int) -> int:

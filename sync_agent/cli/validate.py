@@ -1,10 +1,11 @@
 """``sync-agent validate``: check exports against their mappings and list every gap in one run.
 
-Each file goes through the same extract, map and validate steps as a reconcile. The printout gives,
-per file, the records read, accepted and rejected, then every distinct value that no value table
-maps (with its count and the ``[tables.<name>]`` to add it to), then the other rejects grouped by
-field and message, with up to five example lines each. Exit codes: 0 every record maps, 1 some
-record was rejected, 2 a file or mapping could not be read.
+Each file goes through the same extract, map and validate steps as a reconcile. The output gives
+the records read, accepted and rejected per file. It then lists every distinct value that no value
+table maps, with its count and the ``[tables.<name>]`` to add it to, so an integrator sees every gap
+in one run. The other rejects follow, grouped by field and message, with up to five example lines
+each. Exit codes: 0 every record maps, 1 some record was rejected, 2 a file or mapping could not
+be read.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class FileCheck:
     # Label a map-step reject carries (column, path or field) -> (canonical field, value table).
     tables: dict[str, tuple[str, str]] = field(default_factory=dict)
     where_to_add: str = "a copy of the mapping"
-    refused: str | None = None  # why the file or its mapping could not be read
+    record_path: str | None = None  # the XML mapping's record path, shown when no record matched
+    refused: str | None = None  # the reason the file or its mapping could not be read
 
     @property
     def rejected(self) -> int:
@@ -61,7 +63,7 @@ class FileCheck:
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What the validators need beyond the file: the school's LAESTAB, reason codes and calendar."""
+    """Inputs of the validators beyond the file: the school's LAESTAB, reason codes and calendar."""
 
     laestab: str | None
     reasons: ReasonCodes
@@ -90,7 +92,6 @@ def validate(config_path: Path | None, mapping_name: str | None, laestab: str | 
         mapping = load_mapping(mapping_name, Path.cwd())
         context = CheckContext(laestab, reason_codes(), SchoolCalendar.england())
         checks = [check_file(path, mapping.kind, mapping, context) for path in files]
-        logger.info("validate: checked %d file(s) with mapping %s", len(checks), mapping.name)
     else:
         checks = _check_configured(load_config(config_path), laestab)
     for check in checks:
@@ -136,6 +137,8 @@ def check_file(path: Path, kind: str, mapping: Mapping, context: CheckContext) -
     check = FileCheck(path=path, kind=kind, mapping_name=mapping.name)
     if mapping.path is not None:
         check.where_to_add = str(mapping.path)
+    if mapping.spec.xml is not None:
+        check.record_path = mapping.spec.xml.record_path
     if mapping.kind != kind:
         check.refused = (f"the source is kind {kind!r} but mapping {mapping.name} reads {mapping.kind!r} exports; "
                          f"choose a {kind} mapping")
@@ -147,9 +150,11 @@ def check_file(path: Path, kind: str, mapping: Mapping, context: CheckContext) -
         accepted, rejects = _validate(mapped, mapping, kind, context)
     except InputRefused as exc:
         check.refused = exc.reason
+        logger.error("validate: %s could not be read: %s", path, exc.reason)
         return check
     except MappingError as exc:
         check.refused = str(exc)
+        logger.error("validate: %s does not fit mapping %s: %s", path, mapping.name, exc)
         return check
     connector_rejects = pd.DataFrame(raw.rejects, columns=["line", "field", "value", "message"]).assign(file=str(path))
     check.read = len(mapped.frame) + len(raw.rejects)
@@ -157,6 +162,7 @@ def check_file(path: Path, kind: str, mapping: Mapping, context: CheckContext) -
     check.rejects = combine([rejects, connector_rejects])
     check.unmapped = mapped.rejects
     check.tables = _tables_by_label(mapped, mapping)
+    logger.info("validate: %s: %d records read, %d accepted, %d rejected", path, check.read, check.accepted, check.rejected)
     return check
 
 
@@ -189,6 +195,8 @@ def describe(check: FileCheck) -> list[str]:
     if check.refused is not None:
         return [heading, f"  could not be read: {check.refused}"]
     lines = [heading, f"  records read: {check.read}, accepted: {check.accepted}, rejected: {check.rejected}"]
+    if check.read == 0 and check.record_path is not None:
+        lines.append(f"  no element matches [xml] record_path {check.record_path!r}; check it if the file has records")
     lines += _unmapped_lines(check)
     lines += _other_reject_lines(check)
     return lines
