@@ -40,6 +40,7 @@ from lxml import etree
 
 from sync_agent import __version__
 from sync_agent.errors import ConfigError
+from sync_agent.reports.safety import make_private_dir
 
 WRAPPER_VERSION = "1"
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -76,14 +77,15 @@ def write_b2b_file(
     """Write one B2B exclusions file into ``out_dir`` and return its path.
 
     The file appears complete or not at all, and is readable by its owner only, since it contains
-    pupil data. Raises ``ConfigError`` when ``out_dir`` cannot be written.
+    pupil data. Missing folders up to ``out_dir`` are created owner-only. Raises ``ConfigError``
+    when ``out_dir`` cannot be written.
     """
     created_at = created_at or dt.datetime.now(dt.timezone.utc)
     target = Path(out_dir) / b2b_file_name(laestab, created_at)
     data = etree.tostring(build_document(laestab, payloads, created_at), xml_declaration=True,
                           encoding="UTF-8", pretty_print=True)
     try:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        make_private_dir(out_dir)
         _write_atomically(target, data)
     except OSError as exc:
         raise ConfigError(f"[push] b2b_dir {out_dir}: cannot write the B2B file ({exc}); check the folder and its permissions") from exc

@@ -66,6 +66,13 @@ _CSV_FIELD_LIMIT = "field larger than field limit"
 # The delimiter is detected from the lines in this many characters at the start of the text.
 _DELIMITER_SEARCH_CHARS = 65536
 
+# The csv module's default limit of 131,072 characters per field would refuse a whole export for
+# one long free-text cell. With this limit such a cell is read, and the mapping's checks reject its
+# record alone. An unbalanced double quote still refuses the export, because the quoted value then
+# runs to the end of the file. The limit is process-wide, and this module sets it once at import.
+CSV_FIELD_SIZE_LIMIT = 64 * 1024 * 1024
+csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_SIZE_LIMIT))
+
 
 def read_delimited(
     path: Path,
@@ -165,13 +172,29 @@ def decode_export(path: Path, data: bytes, encoding: str | None = None) -> tuple
 
     # A byte-order mark is never data, and a codec named explicitly, such as utf-8, leaves it in.
     text = text.removeprefix("\ufeff")
-    if "\x00" in text:
+    first_nul = text.find("\x00")
+    if first_nul >= 0:
         raise InputRefused(
             path,
-            f"contains NUL characters after decoding as {codec}, so it is probably UTF-16 without a "
-            f"byte-order mark or not a text export; {_REEXPORT_ADVICE}",
+            f"contains NUL characters after decoding as {codec} (the first on {_text_position(text, first_nul)}), "
+            f"so it is probably UTF-16 without a byte-order mark or not a text export; {_REEXPORT_ADVICE}",
         )
     return text, codec
+
+
+def _text_position(text: str, index: int) -> str:
+    """Return "line L, column C" (both 1-based, C in characters) of ``text[index]``."""
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return f"line {line}, column {column}"
+
+
+def _byte_position(data: bytes, offset: int, codec: str) -> str:
+    """Return "line L, column C" of the byte at ``offset``, where ``codec`` decodes the bytes before it."""
+    # The bytes before the first invalid one decode without error, except for a character cut in
+    # half at the offset, which "replace" turns into one character.
+    before = data[:offset].decode(codec, errors="replace")
+    return _text_position(before, len(before))
 
 
 def _decode_named(path: Path, data: bytes, encoding: str) -> str:
@@ -182,7 +205,8 @@ def _decode_named(path: Path, data: bytes, encoding: str) -> str:
     except UnicodeDecodeError as exc:
         raise InputRefused(
             path,
-            f"is not valid {encoding}: byte 0x{data[exc.start]:02X} at offset {exc.start} ({exc.reason}); "
+            f"is not valid {encoding}: byte 0x{data[exc.start]:02X} on {_byte_position(data, exc.start, encoding)} "
+            f"(offset {exc.start}, {exc.reason}); "
             f"check the encoding the mapping names, or {_REEXPORT_ADVICE}",
         ) from exc
 
@@ -190,14 +214,15 @@ def _decode_named(path: Path, data: bytes, encoding: str) -> str:
 def _decode_detected(path: Path, data: bytes) -> tuple[str, str]:
     for mark, codec, label in _BYTE_ORDER_MARKS:
         if data.startswith(mark):
+            body, plain_codec = data[len(mark) :], codec.removesuffix("-sig")
             try:
-                return data[len(mark) :].decode(codec.removesuffix("-sig")), codec
+                return body.decode(plain_codec), codec
             except UnicodeDecodeError as exc:
                 raise InputRefused(
                     path,
                     f"starts with a {label} byte-order mark but is not valid {label} "
-                    f"({exc.reason} at offset {exc.start + len(mark)}), so the export may be cut off "
-                    f"or damaged; {_REEXPORT_ADVICE}",
+                    f"({exc.reason} on {_byte_position(body, exc.start, plain_codec)}, offset "
+                    f"{exc.start + len(mark)}), so the export may be cut off or damaged; {_REEXPORT_ADVICE}",
                 ) from exc
 
     try:
@@ -210,7 +235,8 @@ def _decode_detected(path: Path, data: bytes) -> tuple[str, str]:
         raise InputRefused(
             path,
             f"cannot be decoded: it has no UTF-8 or UTF-16 byte-order mark, it is not valid UTF-8, "
-            f"and byte 0x{data[exc.start]:02X} at offset {exc.start} is undefined in Windows-1252; "
+            f"and byte 0x{data[exc.start]:02X} on {_byte_position(data, exc.start, 'cp1252')} (offset "
+            f"{exc.start}) is undefined in Windows-1252; "
             f"{_REEXPORT_ADVICE}",
         ) from exc
 
@@ -289,7 +315,8 @@ class _RowSource:
 
     A record the csv module cannot parse comes out as an empty row, and ``malformed`` maps its
     start line to the csv error. Raises ``InputRefused`` when a quoted value is still open at the
-    end of the text or grows past the csv field size limit, since parsing cannot resume after that.
+    end of the text or a value grows past ``CSV_FIELD_SIZE_LIMIT``, since parsing cannot resume
+    after that.
     """
 
     def __init__(self, path: Path, text: str, delimiter: str) -> None:
@@ -328,14 +355,15 @@ def _raise_if_unrecoverable(path: Path, exc: csv.Error, start: int) -> None:
         raise InputRefused(
             path,
             f"cut off mid-record at line {start}: a quoted value in the record starting on that line "
-            f"is still open at the end of the file; {_CUT_OFF_ADVICE}",
+            "is still open at the end of the file, so either a double quote on that line is unbalanced "
+            f"(check the line in the MIS and export again) or {_CUT_OFF_ADVICE}",
         ) from exc
     if _CSV_FIELD_LIMIT in message:
         raise InputRefused(
             path,
-            f"a quoted value in the record starting on line {start} runs past "
-            f"{csv.field_size_limit()} characters, so a double quote there is probably unbalanced; "
-            "check that line in the MIS and export again",
+            f"a value in the record starting on line {start} runs past {csv.field_size_limit():,} "
+            "characters; if it starts with a double quote, the closing quote is probably missing. "
+            "Check that line in the MIS and export again",
         ) from exc
 
 

@@ -172,7 +172,9 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
             lines.append(f"{source}: missing required key {location}")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {location}: {message}")
+            given = error.get("input")
+            shown = "" if isinstance(given, (dict, list)) or given is None else f" (found {given!r})"
+            lines.append(f"{source}: {location}: {message}{shown}")
     return "\n".join(lines)
 
 

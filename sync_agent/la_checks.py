@@ -50,7 +50,9 @@ def run_la_checks(
     """Run every LA-wide check and return the findings, errors first, then by kind and UPN."""
     findings = suspension_total_across_schools(exclusions) + overlapping_exclusions(exclusions)
     if marks is not None:
-        findings += dual_registration_conflict(marks)
+        # Marks carry no names, so the pupil's name comes from an exclusion record when there is one.
+        names = _pupil_names(exclusions)
+        findings += [f.model_copy(update={"pupil": names.get(f.upn)}) for f in dual_registration_conflict(marks)]
     if portal is not None:
         findings += unknown_school(portal, known_schools)
     order = {name: position for position, name in enumerate(KINDS)}
@@ -60,6 +62,8 @@ def run_la_checks(
 def suspension_total_across_schools(exclusions: pd.DataFrame) -> list[Finding]:
     """Return one warning per pupil and academic year over 45 days of suspension across schools."""
     frame = _active(exclusions)
+    # NOTE: a suspension without a sessions count is left out of the total; the school's own
+    # validation and register checks report such a record.
     frame = frame[frame["category"].isin(["suspension", "lunchtime"]) & frame["sessions"].notna()]
     if frame.empty:
         return []
@@ -210,7 +214,7 @@ def _describe(row: pd.Series, side: str) -> str:
 
 def _pupil_names(frame: pd.DataFrame) -> Mapping[str, str]:
     """Return "Surname, Forename" per UPN from the first record that carries a name."""
-    if "surname" not in frame:
+    if "surname" not in frame or frame.empty:
         return {}
     named = frame[frame["surname"].notna()].drop_duplicates("upn")
     forenames = named["forename"].fillna("") if "forename" in named else pd.Series("", index=named.index)

@@ -10,6 +10,7 @@ globs, which are relative to each school folder. Unknown keys are errors naming 
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from pathlib import Path
@@ -128,7 +129,7 @@ def school_config(la: LaConfig, folder: Path) -> AgentConfig:
         return config.model_copy(update={"push": _absolute_push(la), "state": _absolute_state(la)})
     if not LAESTAB_PATTERN.fullmatch(folder.name):
         raise ConfigError(
-            f"{folder}: the folder is not named by a 7-digit LAESTAB and holds no {SCHOOL_CONFIG_NAME}; "
+            f"{folder}: the folder is not named by a 7-digit LAESTAB and has no {SCHOOL_CONFIG_NAME}; "
             "rename it to the school's LAESTAB or add an agent.toml"
         )
     if not la.sources:
@@ -156,9 +157,26 @@ def _built_config(la: LaConfig, folder: Path) -> AgentConfig:
         output=OutputSection(dir=str(la.resolve(la.output.dir)), log_dir=str(la.resolve(la.output.log_dir)),
                              keep_days=la.output.keep_days),
     )
-    # Source globs are relative to the school folder, so the folder stands in for a config file's.
+    # Source globs are relative to the school folder, so it takes the place of a config file's folder.
     config.config_path = (folder / SCHOOL_CONFIG_NAME).resolve()
-    return config
+    return _matched_sources_only(config, la)
+
+
+def _matched_sources_only(config: AgentConfig, la: LaConfig) -> AgentConfig:
+    """Drop the LA's source patterns that match no file in this school's folder.
+
+    Schools differ in which exports they send (one saves CSV, another tab-separated text, a third
+    has no attendance export), so an unmatched pattern is not an error unless no exclusions
+    pattern matches at all.
+    """
+    matched = [source for source in config.sources if glob.glob(str(config.resolve(source.path)))]
+    if not any(source.kind == "exclusions" for source in matched):
+        patterns = ", ".join(repr(s.path) for s in la.sources if s.kind == "exclusions")
+        raise ConfigError(
+            f"{config.base_dir}: no file matches the exclusions pattern(s) {patterns} of {la.config_path}; "
+            "copy the school's MIS exclusions export into the folder or add its name pattern to [[sources]]"
+        )
+    return config.model_copy(update={"sources": matched})
 
 
 def _absolute_mapping(la: LaConfig, mapping: str) -> str:

@@ -1,8 +1,9 @@
 """The executor a bulk import runs its schools on: local worker processes, or a Dask cluster.
 
 Both are ``concurrent.futures`` executors, so the import submits and collects schools the same way
-on either. Local workers are started with the ``spawn`` method: a forked child of a parent that
-has started pyarrow's or the progress bar's threads can deadlock.
+on either. Local workers are forked from a ``forkserver`` process that imported the pipeline once,
+where the platform has one (elsewhere they are spawned): a child forked straight from the parent,
+which has started pyarrow's or the progress bar's threads, can deadlock.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def school_executor(workers: int | None, scheduler: str | None) -> Iterator[Exec
     if scheduler is None:
         count = workers or default_workers()
         logger.info("running schools on %d local worker process(es)", count)
-        with ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=count, mp_context=_worker_context()) as pool:
             yield pool
         return
     with _dask_client(scheduler) as client:
@@ -45,6 +46,15 @@ def school_executor(workers: int | None, scheduler: str | None) -> Iterator[Exec
             yield executor
         finally:
             executor.shutdown(wait=True)
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Importing the pipeline takes seconds; the server does it once for every worker it forks.
+    context.set_forkserver_preload(["sync_agent.la_school"])
+    return context
 
 
 @contextlib.contextmanager

@@ -1,9 +1,10 @@
 """The school folders of a bulk import: which folders are schools, their configuration and input files.
 
-Every folder directly inside the import folder is a school, except hidden folders and the folders
-holding the LA's own files (the portal export, the term dates, the output folder). A school
-folder that is empty, unreadable, misnamed, misconfigured or holds no export matching a
-``[[sources]]`` pattern is kept with the reason, so the overview lists it and the others still run.
+Every folder directly inside the import folder is a school, except hidden folders, ``__pycache__``
+and the folders holding the LA's own files (the portal export, term dates, output, logs, state and
+B2B outbox). A school folder that is empty, unreadable, misnamed, misconfigured or has no export
+matching a ``[[sources]]`` pattern is kept with the reason, so the overview lists it and the others
+still run.
 """
 
 from __future__ import annotations
@@ -29,10 +30,13 @@ class SchoolEntry:
     config: AgentConfig | None = None
     failure: str | None = None
     files: list[Path] = field(default_factory=list)
+    listed_name: str | None = None  # from la.toml [school_names]
 
     @property
     def name(self) -> str | None:
-        return self.config.school.name if self.config is not None else None
+        if self.config is not None and self.config.school.name:
+            return self.config.school.name
+        return self.listed_name
 
 
 def discover_schools(import_dir: Path, la: LaConfig, *, skip: list[Path]) -> list[SchoolEntry]:
@@ -42,14 +46,14 @@ def discover_schools(import_dir: Path, la: LaConfig, *, skip: list[Path]) -> lis
     a school. Raises ConfigError when ``import_dir`` itself cannot be listed.
     """
     try:
-        folders = sorted(path for path in import_dir.iterdir() if path.is_dir() and not path.name.startswith("."))
+        folders = sorted(path for path in import_dir.iterdir() if path.is_dir() and not path.name.startswith((".", "__")))
     except OSError as exc:
         raise ConfigError(f"the import folder {import_dir} cannot be read: {exc.strerror}; check the path") from exc
     skipped = [path.resolve() for path in skip]
     entries: dict[str, SchoolEntry] = {}
     for folder in folders:
         if any(_contains(folder.resolve(), path) for path in skipped):
-            logger.debug("%s holds the LA's own files, so it is not a school folder", folder)
+            logger.debug("%s contains the LA's own files, so it is not a school folder", folder)
             continue
         entry = school_entry(folder, la)
         if entry.laestab in entries:
@@ -61,7 +65,7 @@ def discover_schools(import_dir: Path, la: LaConfig, *, skip: list[Path]) -> lis
 
 def school_entry(folder: Path, la: LaConfig) -> SchoolEntry:
     """Return the entry of one school folder, with the reason when it cannot run."""
-    entry = SchoolEntry(laestab=folder.name, folder=folder)
+    entry = SchoolEntry(laestab=folder.name, folder=folder, listed_name=la.school_names.get(folder.name))
     try:
         if not any(folder.iterdir()):
             entry.failure = f"{folder}: the folder is empty; copy the school's MIS exports into it"

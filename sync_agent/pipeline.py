@@ -47,6 +47,7 @@ class RunOutcome:
     portal: pd.DataFrame | None
     exit_code: int
     mappings: list[Mapping] = field(default_factory=list)
+    marks: pd.DataFrame | None = None  # the register marks inside the period, for LA-wide checks
 
 
 def resolve_period(config: AgentConfig, academic_year: str | None, as_of: dt.date) -> tuple[dt.date, dt.date]:
@@ -133,6 +134,48 @@ def _of_school(portal: pd.DataFrame, laestab: str) -> pd.DataFrame:
     if not own.all():
         logger.info("left out %d portal records of other schools (LAESTAB not %s)", int((~own).sum()), laestab)
     return portal[own].reset_index(drop=True)
+
+
+def check_portal_school(portal_input: LoadedInput | None, laestab: str) -> None:
+    """Refuse a portal export that holds records but none of this school's.
+
+    Read as "the portal has nothing", such an export (another school's, or [school] laestab
+    mistyped) would make every MIS record look missing and the push would send them all.
+    """
+    if portal_input is None or portal_input.validated is None:
+        return
+    records = portal_input.validated.records
+    if len(records) and not (records["laestab"] == laestab).any():
+        found = ", ".join(sorted(records["laestab"].astype(str).unique())[:5])
+        reason = (
+            f"holds {len(records)} records but none for LAESTAB {laestab} (it holds {found}); "
+            "check [school] laestab and that this is the right school's portal export"
+        )
+        logger.error("refused %s: %s", portal_input.summary.path, reason)
+        portal_input.summary.status, portal_input.summary.reason = "refused", reason
+        portal_input.validated = None
+
+
+def reject_other_schools(inputs: list[LoadedInput], laestab: str) -> None:
+    """Move MIS rows that carry another school's LAESTAB to the rejects of their input."""
+    for item in inputs:
+        if item.validated is None or item.validated.records.empty:
+            continue
+        records = item.validated.records
+        other = (records["laestab"] != laestab).to_numpy()
+        if not other.any():
+            continue
+        rows = records[other]
+        rejected = pd.DataFrame({
+            "file": rows["source_file"].to_numpy(), "line": rows["source_line"].to_numpy(), "field": "laestab",
+            "value": rows["laestab"].to_numpy(),
+            "message": f"LAESTAB is not this school's ({laestab}); export only this school's exclusions, "
+                       "or check [school] laestab",
+        })
+        item.validated.records = records[~other].reset_index(drop=True)
+        item.validated.rejects = combine([item.validated.rejects, rejected])
+        item.summary.records -= int(other.sum())
+        item.summary.rejects += int(other.sum())
 
 
 def _empty_records() -> pd.DataFrame:
@@ -234,6 +277,8 @@ def run_reconcile(
     pupil_inputs, pupil_mappings = load_sources(config, "pupils", calendar)
     mappings += attendance_mappings + pupil_mappings
 
+    reject_other_schools(exclusions, config.school.laestab)
+    check_portal_school(portal_input, config.school.laestab)
     comparison_inputs = exclusions + ([portal_input] if portal_input else [])
     refused = [i for i in comparison_inputs if i.summary.status == "refused"]
     mis = _in_period(_concat(exclusions), period_from, period_to)
@@ -256,7 +301,12 @@ def run_reconcile(
         marks = marks[(dates >= pd.Timestamp(period_from)) & (dates <= pd.Timestamp(period_to))].reset_index(drop=True)
     pupils = _usable(pupil_inputs, "pupils")
 
-    raw_findings = [reconcile_findings(ReconcileInput(mis=mis, portal=portal, as_of=as_of, calendar=calendar))]
+    rejected_mis = [i.validated.rejected_keys for i in exclusions
+                    if i.validated is not None and i.validated.rejected_keys is not None]
+    raw_findings = [reconcile_findings(ReconcileInput(
+        mis=mis, portal=portal, as_of=as_of, calendar=calendar,
+        rejected_mis=pd.concat(rejected_mis, ignore_index=True) if rejected_mis else None,
+    ))]
     if not any(i.summary.kind == "exclusions" for i in refused):
         raw_findings.append(check_register(mis, marks, pupils, calendar, as_of))
     parts = [f for f in raw_findings if len(f)]
@@ -266,7 +316,7 @@ def run_reconcile(
     rejects = combine([i.validated.rejects for i in inputs if i.validated is not None] + rejects_outside)
     _count_outside_rejects(rejects_outside, inputs)
     result = build_result(config, findings, rejects, [i.summary for i in inputs], as_of, (period_from, period_to), now)
-    return RunOutcome(result, mis, portal, exit_code_for(result), mappings)
+    return RunOutcome(result, mis, portal, exit_code_for(result), mappings, marks)
 
 
 def _usable(inputs: list[LoadedInput], kind: str) -> pd.DataFrame | None:

@@ -23,7 +23,7 @@ from sync_agent.connectors.portal_rest import PortalClient, PostOutcome
 from sync_agent.errors import EXIT_ACTION_NEEDED, EXIT_CANNOT_RUN, EXIT_OK, PortalError
 from sync_agent.journal import DONE, JournalRecord, PushJournal
 from sync_agent.push_keys import idempotency_key, journal_id_for
-from sync_agent.reports.safety import neutralise_cell, open_private
+from sync_agent.reports.safety import make_private_dir, neutralise_cell, open_private
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +145,10 @@ def plan_rows(plan: list[PlanItem]) -> list[list[str]]:
 def write_plan(plan: list[PlanItem], out_dir: Path) -> tuple[Path, Path]:
     """Write ``push-plan.csv`` and ``push-plan.xlsx`` (owner-only files) and return their paths.
 
-    Cells a spreadsheet would run as a formula are neutralised in the CSV and written as text in
-    the XLSX file.
+    Missing folders up to ``out_dir`` are created owner-only. Cells a spreadsheet would run as a
+    formula are neutralised in the CSV and written as text in the XLSX file.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_private_dir(out_dir)
     rows = plan_rows(plan)
     csv_path = out_dir / "push-plan.csv"
     with open_private(csv_path, "w", newline="", encoding="utf-8-sig") as handle:

@@ -8,6 +8,7 @@ field by field a column at a time, and what is left unpaired is missing on one s
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,8 @@ import pandas as pd
 from sync_agent.findings import KINDS, finding_id, severity_of
 from sync_agent.mapper import EXTRA_PREFIX
 from sync_agent.matching import SchoolDayCounter, pair_records, record_keys
+
+logger = logging.getLogger(__name__)
 
 FINDING_COLUMNS = [
     "kind", "laestab", "upn", "pupil", "category", "start_date", "field", "mis_value", "portal_value",
@@ -38,6 +41,8 @@ class ReconcileInput:
     portal: pd.DataFrame | None  # validated portal records inside the period; None when refused
     as_of: dt.date
     calendar: SchoolDayCounter
+    # LAESTAB, UPN and start date of MIS rows rejected by validation (see missing_in_mis).
+    rejected_mis: pd.DataFrame | None = None
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -218,6 +223,21 @@ def missing_on_portal(mis: pd.DataFrame, as_of: dt.date, calendar: SchoolDayCoun
     return findings
 
 
+def _without_rejected_mis_rows(portal: pd.DataFrame, rejected: pd.DataFrame | None) -> pd.DataFrame:
+    """Leave out portal records whose MIS row was rejected: that row is in rejects.csv already.
+
+    Reporting them as missing from the MIS would ask the data manager to key them again.
+    """
+    if rejected is None or rejected.empty or portal.empty:
+        return portal
+    keys = rejected.dropna(subset=["start_date"])
+    matched = portal.merge(keys.drop_duplicates(), on=["laestab", "upn", "start_date"], how="left", indicator=True)
+    keep = (matched["_merge"] == "left_only").to_numpy()
+    if not keep.all():
+        logger.info("%d portal records match rejected MIS rows and are not reported missing", int((~keep).sum()))
+    return portal[keep]
+
+
 def missing_in_mis(portal: pd.DataFrame) -> pd.DataFrame:
     findings = _base(portal, "missing_in_mis")
     findings["message"] = (
@@ -257,6 +277,7 @@ def reconcile_findings(data: ReconcileInput) -> pd.DataFrame:
         parts += [portal_duplicates, compare_pairs(mis, portal, pairs)]
         unpaired_mis = mis.drop(index=mis.index[pairs["mis_row"].to_numpy()])
         unpaired_portal = portal.drop(index=portal.index[pairs["portal_row"].to_numpy()])
+        unpaired_portal = _without_rejected_mis_rows(unpaired_portal, data.rejected_mis)
         parts += [missing_on_portal(unpaired_mis, data.as_of, data.calendar), missing_in_mis(unpaired_portal)]
     parts.append(temporary_upns(mis, data.portal))
     if any(len(p) for p in parts):

@@ -44,6 +44,10 @@ class ValidatedRecords:
     records: pd.DataFrame
     rejects: pd.DataFrame
     read: int  # records the input held, accepted or not
+    # LAESTAB, UPN and start date of the rejected rows, as far as they could be read: a portal
+    # record that matches one is not reported missing from the MIS, since its MIS row is in
+    # rejects.csv waiting to be corrected.
+    rejected_keys: pd.DataFrame | None = None
 
 
 class _Checker:
@@ -108,7 +112,10 @@ class _Checker:
         parsed = pd.Series(parsed_distinct.to_numpy()[codes], index=values.index, dtype="datetime64[s]")
         invalid = (values != "") & parsed.isna()
         forms = " or ".join(_FORMAT_NAMES.get(f, f) for f in formats)
-        self.add(invalid, field, f"{self.label(field)} is not a valid date in the form {forms}")
+        zero = invalid & (values == "0")
+        self.add(zero, field, f"{self.label(field)} is 0, which is not a date; leave it blank when there is none "
+                              f"(a custom mapping may list blank_values = [\"0\"] for this field)")
+        self.add(invalid & ~zero, field, f"{self.label(field)} is not a valid date in the form {forms}")
         out_of_range = parsed.notna() & ((parsed < _EARLIEST) | (parsed > _LATEST))
         self.add(out_of_range, field, f"{self.label(field)} is outside 1900-2100; check the year")
         return parsed.where(~(invalid | out_of_range))
@@ -166,7 +173,8 @@ def validate_records(mapped: MappedRecords, mapping: Mapping, reasons: ReasonCod
         if column.startswith(EXTRA_PREFIX):
             records[column] = frame[column]
     accepted = records[~check.bad].reset_index(drop=True)
-    return ValidatedRecords(mapped.file, accepted, combine(check.rejects), len(frame))
+    rejected_keys = records.loc[check.bad.to_numpy(), ["laestab", "upn", "start_date"]].reset_index(drop=True)
+    return ValidatedRecords(mapped.file, accepted, combine(check.rejects), len(frame), rejected_keys)
 
 
 def _check_reasons(check: _Checker, out: dict[str, pd.Series], reasons: ReasonCodes) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 
 import pytest
 from lxml import etree
@@ -67,3 +68,22 @@ def test_failed_rename_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="disk full"):
         write_b2b_file(tmp_path, "9402001", [SUSPENSION], created_at=CREATED)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows ignores POSIX permission bits")
+def test_new_outbox_folders_owner_only(tmp_path):
+    outbox = tmp_path / "exports" / "outbox"
+    previous = os.umask(0o022)
+    try:
+        write_b2b_file(outbox, "9402001", [SUSPENSION], created_at=CREATED)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "exports").stat().st_mode & 0o777 == 0o700
+    assert outbox.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows ignores POSIX permission bits")
+def test_existing_outbox_keeps_permissions(tmp_path):
+    tmp_path.chmod(0o755)
+    write_b2b_file(tmp_path, "9402001", [SUSPENSION], created_at=CREATED)
+    assert tmp_path.stat().st_mode & 0o777 == 0o755

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 from pathlib import Path
 
 import pytest
 
+from builders import permanent, read_report, record, run_cli, write_config, write_portal_csv, write_sims_csv
 from sync_agent.connectors.delimited import DEFAULT_FOOTER_PATTERNS, read_delimited
 from sync_agent.connectors.rawtable import LINE_COLUMN, RawTable
 from sync_agent.errors import InputRefused, MappingError
@@ -246,6 +248,40 @@ def test_undecodable_bytes_refused(tmp_path: Path) -> None:
     assert "export it again as UTF-8" in caught.value.reason
 
 
+def test_undecodable_byte_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    junk = bytes(byte for byte in range(256) if byte not in b"\r\n")
+    path.write_bytes(f"{HEADER}\r\n{RECORD_1}\r\n".encode() + junk + f"\r\n{RECORD_3}\r\n".encode())
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    # 0x81 comes after the bytes 0x00-0x80 less CR and LF, so it is the 128th character.
+    assert "byte 0x81 on line 3, column 128" in caught.value.reason
+
+
+def test_bad_utf16_byte_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    # A lone low surrogate (DC00) is invalid UTF-16.
+    body = f"{HEADER}\r\n{RECORD_1}\r\nab".encode("utf-16-le") + b"\x00\xdc"
+    path.write_bytes(b"\xff\xfe" + body + "\r\n".encode("utf-16-le"))
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert "on line 3, column 3" in caught.value.reason
+
+
+def test_named_encoding_error_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(f"{HEADER}\r\n".encode() + b"D801999924001,Ren\xe9,Milo\r\n")
+
+    with pytest.raises(InputRefused) as caught:
+        read(path, encoding="utf-8")
+
+    assert "byte 0xE9 on line 2, column 18" in caught.value.reason
+
+
 def test_nul_characters_refused(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_bytes(f"{HEADER}\r\n".encode("utf-16-le"))
@@ -254,6 +290,17 @@ def test_nul_characters_refused(tmp_path: Path) -> None:
         read(path)
 
     assert "NUL" in caught.value.reason
+    assert "the first on line 1, column 2" in caught.value.reason
+
+
+def test_nul_on_later_line_located(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(f"{HEADER}\r\n{RECORD_1}\r\nT80199\x0092400\r\n".encode())
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert "the first on line 3, column 7" in caught.value.reason
 
 
 # --- Delimiters and header --------------------------------------------------------------------
@@ -532,7 +579,7 @@ def test_open_quote_at_end_refused(tmp_path: Path) -> None:
     assert "cut off mid-record at line 3" in caught.value.reason
 
 
-def test_quote_open_past_field_limit_refused(tmp_path: Path) -> None:
+def test_unbalanced_quote_mid_file_refused(tmp_path: Path) -> None:
     header = HEADER + ",Comments"
     filler = [RECORD_3 + ",a comment long enough to fill the file" for _ in range(4000)]
     path = write_export(tmp_path, [header, RECORD_1 + ',"never closed', *filler])
@@ -540,8 +587,55 @@ def test_quote_open_past_field_limit_refused(tmp_path: Path) -> None:
     with pytest.raises(InputRefused) as caught:
         read(path)
 
-    assert "record starting on line 2" in caught.value.reason
-    assert "double quote there is probably unbalanced" in caught.value.reason
+    assert "cut off mid-record at line 2" in caught.value.reason
+    assert "a double quote on that line is unbalanced" in caught.value.reason
+
+
+@pytest.fixture
+def small_field_limit():
+    previous = csv.field_size_limit(1000)
+    yield
+    csv.field_size_limit(previous)
+
+
+def test_value_past_field_limit_refused(tmp_path: Path, small_field_limit: None) -> None:
+    header = HEADER + ",Comments"
+    path = write_export(tmp_path, [header, RECORD_1 + ',"never closed' + "x" * 2000 + '"', RECORD_3 + ",ok"])
+
+    with pytest.raises(InputRefused) as caught:
+        read(path)
+
+    assert "a value in the record starting on line 2 runs past 1,000 characters" in caught.value.reason
+    assert "the closing quote is probably missing" in caught.value.reason
+
+
+def test_long_unquoted_value_read(tmp_path: Path) -> None:
+    header = HEADER + ",Comments"
+    long_row = RECORD_2 + "," + "x" * 200_000
+    path = write_export(tmp_path, [header, RECORD_1 + ",ok", long_row, RECORD_3 + ",ok"])
+
+    table = read(path)
+
+    assert table.frame["UPN"].tolist() == ["D801999924001", "T801999924002", "K801999924005"]
+    assert len(table.frame["Comments"].iloc[1]) == 200_000
+    assert table.rejects == []
+
+
+def test_long_cell_rejects_only_its_record(tmp_path: Path) -> None:
+    mis = [record(), record(upn="T801999924002", reason_1="x" * 200_000), permanent()]
+    write_sims_csv(tmp_path / "exclusions.csv", mis)
+    write_portal_csv(tmp_path / "portal.csv", [record(), permanent()])
+    write_config(tmp_path)
+
+    assert run_cli(tmp_path) == 1
+
+    [exclusions, _] = read_report(tmp_path)["inputs"]
+    assert exclusions["status"] == "read"
+    assert exclusions["records"] == 2
+    assert exclusions["rejects"] == 1
+    rejects = (tmp_path / "out" / "rejects.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(rejects) == 2
+    assert ",3,Reason,xxxx" in rejects[1]
 
 def test_partial_header_truncated_refused(tmp_path: Path) -> None:
     header = "UPN,Legal Surname,Legal Forename"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import sys
 
 import openpyxl
 import pytest
@@ -80,3 +82,25 @@ def test_plan_text_names_each_record(journal):
     assert "2024-09-09 AM to 2024-09-09 PM" in text
     assert "push --yes" in text
     assert render_plan([]).startswith("Nothing to push")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows ignores POSIX permission bits")
+def test_plan_folders_created_owner_only(journal, tmp_path):
+    out = tmp_path / "plans" / "today"
+    previous = os.umask(0o022)
+    try:
+        csv_path, _ = write_plan(build_plan([record("A1", "2024-09-09")], journal), out)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "plans").stat().st_mode & 0o777 == 0o700
+    assert out.stat().st_mode & 0o777 == 0o700
+    assert csv_path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows ignores POSIX permission bits")
+def test_plan_keeps_existing_folder_permissions(journal, tmp_path):
+    out = tmp_path / "chosen"
+    out.mkdir()
+    out.chmod(0o755)
+    write_plan(build_plan([record("A1", "2024-09-09")], journal), out)
+    assert out.stat().st_mode & 0o777 == 0o755

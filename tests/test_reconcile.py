@@ -276,3 +276,32 @@ def test_start_outside_calendar_is_rejected_not_fatal(tmp_path):
     assert code == 1
     assert "outside the dates the calendar" in report
     assert "2025-07-17" in report
+
+
+def test_rejected_mis_row_not_missing_in_mis(tmp_path: Path) -> None:
+    """A portal record whose MIS row was rejected is not reported missing from the MIS."""
+    bad = record(dob="31/02/2012")
+
+    outcome = run(tmp_path, [bad], [record()])
+
+    assert kinds(outcome) == []
+    assert len(outcome.result.rejects) == 1
+
+
+def test_portal_of_another_school_refused(tmp_path: Path) -> None:
+    """A portal export with none of this school's records is refused, not read as 'nothing logged'."""
+    from builders import write_config, write_portal_csv, write_sims_csv
+
+    write_sims_csv(tmp_path / "exclusions.csv", [record()])
+    write_portal_csv(tmp_path / "portal.csv", [record()])
+    text = (tmp_path / "portal.csv").read_text(encoding="utf-8").replace(",8019999,", ",8010001,")
+    (tmp_path / "portal.csv").write_text(text, encoding="utf-8")
+    write_config(tmp_path)
+
+    outcome = reconcile_folder(tmp_path)
+
+    portal = [i for i in outcome.result.inputs if i.kind == "portal"][0]
+    assert portal.status == "refused"
+    assert "none for LAESTAB 8019999" in portal.reason
+    assert "missing_on_portal" not in kinds(outcome)
+    assert outcome.exit_code == 2

@@ -23,7 +23,7 @@ from sync_agent.reports.csv_report import write_findings_csv, write_rejects_csv
 from sync_agent.reports.html_report import write_html
 from sync_agent.reports.json_report import write_json
 from sync_agent.reports.run_folder import new_run_id
-from sync_agent.reports.safety import neutralise_cell, write_private_bytes
+from sync_agent.reports.safety import make_private_dir, neutralise_cell, write_private_bytes
 from sync_agent.reports.xlsx_report import write_xlsx
 from sync_agent.result import Finding, InputSummary, Period, Reject, Result, School
 
@@ -530,3 +530,53 @@ def test_unwritable_output_raises_config_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="Could not write the reports to .*reports"):
         write_reports(make_result([make_finding()]), root, out=None, now=NOW)
+
+
+@pytest.fixture
+def open_umask():
+    """Set the common umask 022, under which a plain mkdir makes world-readable folders."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@windows_only_acl
+def test_out_parents_created_owner_only(tmp_path: Path, open_umask: None) -> None:
+    out = tmp_path / "new" / "deep" / "dir"
+
+    write_reports(make_result([make_finding()]), tmp_path / "reports", out=out, now=NOW)
+
+    for level in (tmp_path / "new", tmp_path / "new" / "deep", out):
+        assert level.stat().st_mode & 0o777 == 0o700, level
+
+
+@windows_only_acl
+def test_run_folder_parents_owner_only(tmp_path: Path, open_umask: None) -> None:
+    root = tmp_path / "data" / "reports"
+
+    folder = write_reports(make_result([make_finding()]), root, out=None, now=NOW)
+
+    for level in (tmp_path / "data", root, folder):
+        assert level.stat().st_mode & 0o777 == 0o700, level
+
+
+@windows_only_acl
+def test_existing_folders_keep_permissions(tmp_path: Path, open_umask: None) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    out = shared / "reports"
+
+    make_private_dir(out)
+    make_private_dir(shared)
+
+    assert shared.stat().st_mode & 0o777 == 0o755
+    assert out.stat().st_mode & 0o777 == 0o700
+
+
+def test_make_private_dir_exist_ok_false(tmp_path: Path) -> None:
+    make_private_dir(tmp_path / "a" / "b")
+
+    with pytest.raises(FileExistsError):
+        make_private_dir(tmp_path / "a" / "b", exist_ok=False)
+    assert make_private_dir(tmp_path / "a" / "b", exist_ok=True) == tmp_path / "a" / "b"

@@ -33,7 +33,7 @@ def cli(ctx: click.Context, log_format: str, verbose: int, quiet: int) -> None:
 
 
 def _register() -> None:
-    from sync_agent.cli import accept, history, init, portal_check, push, reconcile, sync, validate
+    from sync_agent.cli import accept, bulk_import, history, init, portal_check, push, reconcile, sync, validate
 
     cli.add_command(reconcile.reconcile)
     cli.add_command(push.push)
@@ -43,6 +43,7 @@ def _register() -> None:
     cli.add_command(accept.accept)
     cli.add_command(init.init)
     cli.add_command(validate.validate)
+    cli.add_command(bulk_import.bulk_import)
 
 
 _register()

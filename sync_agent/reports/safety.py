@@ -6,6 +6,7 @@ and writable by its owner only, and every report folder this package creates is 
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import IO, Any
@@ -61,24 +62,31 @@ def write_private_bytes(path: Path | str, data: bytes) -> None:
 
 
 def make_private_dir(path: Path | str, *, exist_ok: bool = True) -> Path:
-    """Create the folder ``path`` with permissions 0o700 (owner only) and return it as a Path.
+    """Create the folder ``path`` and any missing parents with permissions 0o700 (owner only).
 
-    Missing parent folders are created with the default permissions. An existing folder is left
-    as it is, because it may be one the user chose (``--out .``), unless ``exist_ok`` is false,
-    which raises ``FileExistsError``. On Windows the folder inherits the access control list of
-    its parent.
+    Returns ``path`` as a Path. Existing folders, ``path`` included, are left as they are, because
+    they may be ones the user chose (``--out .``) and must not be loosened or tightened. With
+    ``exist_ok`` false an existing ``path`` raises ``FileExistsError``. On Windows each folder
+    inherits the access control list of its parent.
     """
     folder = Path(path)
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    missing = [folder, *itertools.takewhile(lambda parent: not parent.exists(), folder.parents)]
+    for level in reversed(missing[1:]):
+        _make_one_private_dir(level, exist_ok=True)
+    _make_one_private_dir(folder, exist_ok=exist_ok)
+    return folder
+
+
+def _make_one_private_dir(folder: Path, *, exist_ok: bool) -> None:
     try:
         folder.mkdir(mode=DIR_MODE)
     except FileExistsError:
+        # Another process may have created the folder meanwhile, so this is no error either.
         if not exist_ok or not folder.is_dir():
             raise
-        return folder
+        return
     # mkdir applies the umask, which may leave the folder narrower than 0o700.
     os.chmod(folder, DIR_MODE)
-    return folder
 
 
 def _open_flags(mode: str) -> int:
