@@ -160,3 +160,14 @@ def test_logs_free_of_pupil_data(tmp_path: Path, capsys: pytest.CaptureFixture[s
     for text in PUPIL_DATA:
         assert text not in captured.err
         assert text not in captured.out
+
+
+def test_log_options_after_command(tmp_path: Path) -> None:
+    """-q and --log-format work after the command name as well as before it."""
+    from sync_agent.cli import hoist_log_options
+
+    assert hoist_log_options(["reconcile", "-q", "--log-format", "json", "--out", "x"]) == [
+        "-q", "--log-format", "json", "reconcile", "--out", "x"]
+    school(tmp_path, [record()], [record()])
+
+    assert run_cli(tmp_path, "-q") == 0

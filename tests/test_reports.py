@@ -353,6 +353,48 @@ def test_html_groups_findings_by_kind(tmp_path: Path) -> None:
     assert ">Accepted<" not in open_row
 
 
+def test_html_missing_on_portal_oldest_first(tmp_path: Path) -> None:
+    findings = [
+        make_finding(1, age_school_days=30),
+        make_finding(2, age_school_days=None),
+        make_finding(3, age_school_days=182),
+        make_finding(4, age_school_days=4),
+        make_finding(5, kind="missing_in_mis", age_school_days=1),
+        make_finding(6, kind="missing_in_mis", age_school_days=9),
+    ]
+    path = tmp_path / "reconciliation.html"
+
+    write_html(make_result(findings), path)
+    page = path.read_text(encoding="utf-8")
+    listed = re.findall(r"<code>(f-[0-9a-f]{16})</code>", page)
+
+    assert listed[:4] == [findings[2].id, findings[0].id, findings[3].id, findings[1].id]
+    assert listed[4:] == [findings[4].id, findings[5].id]
+
+
+def html_cells(page: str, finding_id: str) -> list[str]:
+    row = next(row for row in page.split("<tr") if finding_id in row)
+    return re.findall(r"<td([^>]*)>", row)
+
+
+def test_html_short_columns_never_wrap(tmp_path: Path) -> None:
+    finding = make_finding(1, field="end_date", mis_value="2025-01-15", portal_value="2025-01-16", age_school_days=182)
+    path = tmp_path / "reconciliation.html"
+
+    write_html(make_result([finding]), path)
+    page = path.read_text(encoding="utf-8")
+    style = page[page.index("<style>") : page.index("</style>")]
+    status, pupil, upn, category, start, details, message, action, finding_id = html_cells(page, finding.id)
+
+    assert "td.short, dt { white-space: nowrap; }" in style
+    for cell in (status, upn, category, start, finding_id):
+        assert 'class="short' in cell
+    for cell in (pupil, details, message, action):
+        assert "short" not in cell
+    assert "overflow-wrap: anywhere" not in style
+    assert "overflow-wrap: break-word" in style
+
+
 def test_html_title_names_school(tmp_path: Path) -> None:
     path = tmp_path / "reconciliation.html"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import json
 import os
 import signal
@@ -85,6 +87,17 @@ def test_unchanged_inputs_skip(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert f"unchanged since run {first}; nothing to do" in out
     assert len(run_folders(tmp_path)) == 1
     assert len(sync_runs(tmp_path)) == 1
+
+
+def test_deleted_reports_rerun(tmp_path: Path) -> None:
+    small_school(tmp_path)
+    assert run_sync(tmp_path) == 1
+    shutil.rmtree(tmp_path / "reports")
+
+    assert run_sync(tmp_path) == 1
+
+    assert len(sync_runs(tmp_path)) == 2
+    assert len(run_folders(tmp_path)) == 1
 
 
 def test_changed_mapping_alone_reruns(tmp_path: Path) -> None:

@@ -49,10 +49,38 @@ def _register() -> None:
 _register()
 
 
+_LOG_FLAGS = frozenset({"-v", "-vv", "-vvv", "--verbose", "-q", "-qq", "--quiet"})
+
+
+def hoist_log_options(args: list[str]) -> list[str]:
+    """Move logging options written after the command name in front of it.
+
+    ``-v``, ``-q`` and ``--log-format`` are options of the group, but users write them after the
+    command too (``sync-agent sync -v``); both places work.
+    """
+    front, rest = [], []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest += args[index:]
+            break
+        if arg in _LOG_FLAGS or arg.startswith("--log-format="):
+            front.append(arg)
+        elif arg == "--log-format" and index + 1 < len(args):
+            front += [arg, args[index + 1]]
+            index += 1
+        else:
+            rest.append(arg)
+        index += 1
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line and return (or exit with) the documented exit code."""
+    args = hoist_log_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        code = cli.main(args=argv, prog_name="sync-agent", standalone_mode=False)
+        code = cli.main(args=args, prog_name="sync-agent", standalone_mode=False)
     except SyncAgentError as exc:
         click.echo(f"sync-agent: error: {exc}", err=True)
         code = exc.exit_code

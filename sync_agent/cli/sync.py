@@ -134,12 +134,14 @@ def unchanged_since(previous: RunRecord | None, fingerprint: str) -> bool:
 
     Only the newest run counts: after a refused input, a failure or a killed run, the next run
     runs in full even when an older completed run had the same fingerprint, because ``latest/``
-    and the push journal may reflect the failed run.
+    and the push journal may reflect the failed run. A run whose report folder has been deleted
+    does not count either, so the data manager always has a report to read.
     """
     return (
         previous is not None
         and previous.exit_code in COMPLETED_EXIT_CODES
         and previous.fingerprint == fingerprint
+        and (previous.report_dir is None or Path(previous.report_dir).is_dir())
     )
 
 

@@ -39,8 +39,9 @@ _DETAIL_FIELDS = (
 def write_html(result: Result, path: Path) -> None:
     """Render ``result`` to ``path`` as UTF-8 HTML, streamed so large reports stay small in memory.
 
-    All findings are listed, grouped by kind with errors first. The rejects section lists at most
-    the first 500 rejects and points to ``rejects.csv`` for the rest.
+    All findings are listed, grouped by kind with errors first. Missing-on-portal findings are
+    listed oldest first, and other groups keep the result's order. The rejects section lists at
+    most the first 500 rejects and points to ``rejects.csv`` for the rest.
     """
     groups = group_by_kind(result.findings)
     context = {
@@ -48,7 +49,7 @@ def write_html(result: Result, path: Path) -> None:
         "school_title": _school_title(result),
         "summary": summary_counts(result.summary, groups),
         "groups": [
-            {"kind": kind, "severity": kind_severity(kind, findings), "findings": findings}
+            {"kind": kind, "severity": kind_severity(kind, findings), "findings": _display_order(kind, findings)}
             for kind, findings in groups.items()
         ],
         "rejects": result.rejects[:MAX_REJECTS_SHOWN],
@@ -73,6 +74,17 @@ def _environment() -> jinja2.Environment:
     environment.filters["kind_title"] = kind_title
     environment.filters["details"] = finding_details
     return environment
+
+
+def _display_order(kind: str, findings: list[Finding]) -> list[Finding]:
+    """Return ``findings`` in the order the page lists them.
+
+    The LA must be told of an exclusion without delay, so missing-on-portal findings come oldest
+    first (most school days old), those without an age last, ties in the result's order.
+    """
+    if kind != "missing_on_portal":
+        return findings
+    return sorted(findings, key=lambda finding: -(finding.age_school_days if finding.age_school_days is not None else -1))
 
 
 def _school_title(result: Result) -> str:
