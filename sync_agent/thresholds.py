@@ -85,7 +85,11 @@ def _passing(halves: pd.DataFrame, group: list[str], limit_days: int) -> pd.Data
 def _year_limit(halves: pd.DataFrame, calendar: SchoolCalendar) -> pd.DataFrame:
     if halves.empty:
         return empty_findings()
-    halves = halves.assign(year=[SchoolCalendar.academic_year_of(d) for d in pd.to_datetime(halves["day"]).dt.date])
+    days = pd.to_datetime(halves["day"])
+    # Academic years start on 1 August; name each distinct first year once ("2024-25").
+    first_years = (days.dt.year - (days.dt.month < 8).astype(int)).to_numpy()
+    names = {year: f"{year}-{(year + 1) % 100:02d}" for year in np.unique(first_years)}
+    halves = halves.assign(year=pd.Series(first_years).map(names).to_numpy())
     over = _passing(halves, ["laestab", "upn", "year"], YEAR_LIMIT_DAYS)
     if over.empty:
         return empty_findings()
