@@ -6,12 +6,13 @@ text so that the validate step can reject them: a number stays digits (``0`` is 
 date), ``true`` stays ``true`` (not a session count), ``null`` becomes blank.
 
 A value of the wrong shape is kept whole, as marked JSON text, in the column where a scalar was
-expected, so that the validate step rejects it with the value shown, and never reads part of it as
-a valid code. This applies to a list or object under a scalar field of the profile
-(``"upn": ["X"]`` gives the column ``upn`` the text ``JSON array ["X"]``), and to a list or object
-inside ``reasons`` or inside another list (``"reasons": [[["DB"]]]`` gives ``reasons[1]`` the
-text ``JSON array [["DB"]]``). Free-text fields such as ``surname`` are not validated, so there
-the marked text reaches the report as the name.
+expected. The validate step then rejects it with the whole value shown, because a code lookup sees
+``JSON array [["DB"]]``, not the ``DB`` inside it. This applies to a list or object under a scalar
+field of the profile (``"upn": ["X"]`` gives the column ``upn`` the text ``JSON array ["X"]``),
+to a list or object inside ``reasons``, and to a list inside any other list. Free-text fields such
+as ``surname`` are not validated, so there the marked text reaches the report as the name. An
+integer too long to convert to text, which only API pages can carry, becomes
+``(a number of about N digits)``.
 
 Each record's line is the physical line on which its item starts. When two or more items start on
 the same line (minified JSON), every record's line is instead its item number in the ``items``
@@ -209,7 +210,7 @@ def read_portal_json(path: Path) -> RawTable:
     """Read a portal export holding one REST page (``{"items": [...]}``) or a bare list of items.
 
     Raises ``InputRefused`` when the file is empty, not UTF-8, not valid JSON, nested more than
-    ``MAX_DEPTH`` levels, holds a number longer than ``MAX_NUMBER_DIGITS`` digits, or is not a page
+    ``MAX_DEPTH`` levels, contains a number longer than ``MAX_NUMBER_DIGITS`` digits, or is not a page
     or list of item objects.
     """
     data = path.read_bytes()

@@ -79,12 +79,12 @@ def _environment() -> jinja2.Environment:
 def _display_order(kind: str, findings: list[Finding]) -> list[Finding]:
     """Return ``findings`` in the order the page lists them.
 
-    The LA must be told of an exclusion without delay, so missing-on-portal findings come oldest
+    The LA must be notified of an exclusion without delay, so missing-on-portal findings come oldest
     first (most school days old), those without an age last, ties in the result's order.
     """
     if kind != "missing_on_portal":
         return findings
-    return sorted(findings, key=lambda finding: -(finding.age_school_days if finding.age_school_days is not None else -1))
+    return sorted(findings, key=lambda finding: (finding.age_school_days is None, -(finding.age_school_days or 0)))
 
 
 def _school_title(result: Result) -> str:
