@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         code = EXIT_CANNOT_RUN
     except Exception as exc:  # noqa: BLE001 - a scheduler needs exit code 2, not a crash code
-        # An unexpected error is a bug, but a scheduled task must still exit with a documented
-        # code; the traceback goes to the log for the bug report.
+        # An unexpected error is a bug. A scheduled task must still exit with a documented code,
+        # so the traceback goes to the log for the bug report.
         logger.exception("internal error")
         click.echo(f"sync-agent: internal error: {type(exc).__name__}: {exc}. This is a bug in sync-agent; "
                    "the log has the details", err=True)
