@@ -32,6 +32,7 @@ from types import TracebackType
 import filelock
 
 from sync_agent.errors import LockHeld, StateError
+from sync_agent.reports.safety import make_private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class RunLock:
 
     def _create_folder(self) -> None:
         try:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.lock_path.parent)
         except OSError as exc:
             raise StateError(
                 f"could not create the folder {self.lock_path.parent} for the state file: {exc}. "

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from sync_agent.errors import ConfigError, StateError
+from sync_agent.reports.safety import make_private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -352,7 +353,7 @@ class StateStore:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.path.parent)
             # SQLite creates a new file with the umask's mode, usually readable by every user.
             # Creating it first sets owner-only access, and SQLite gives the -wal and -shm files
             # the mode of the database file.
