@@ -43,6 +43,7 @@ PRINTED = "Printed 23/07/2025 07:42 by DATAMGR"
 MIS_HEADER = [
     "UPN", "Legal Surname", "Legal Forename", "DOB", "Exclusion Type", "Start Date",
     "Start Session", "End Date", "End Session", "Sessions", "Reason", "Reason 2", "Reason 3",
+    "Parents Notified", "LA Notified",
 ]
 PORTAL_HEADER = [
     "Portal ID", "LAESTAB", "UPN", "Surname", "Forename", "Date of Birth", "Category",
@@ -241,6 +242,16 @@ class Plant:
 
 
 @dataclass(frozen=True)
+class LateNotice:
+    """A notification planted late: ``recipient`` (``parents`` or ``LA``) was told ``days_late``
+    school days after the deadline, which is the school day after the start."""
+
+    recipient: str
+    days_late: int
+    note: str
+
+
+@dataclass(frozen=True)
 class Exclusion:
     pupil: str
     type_label: str
@@ -249,6 +260,7 @@ class Exclusion:
     sessions: int | None
     reasons: tuple[str, ...]
     plant: Plant | None = None
+    late: LateNotice | None = None
     end: date | None = field(default=None)
     end_session: str | None = field(default=None)
 
@@ -283,8 +295,8 @@ def iso_date(text: str) -> date:
 
 
 def exclusion(pupil: str, type_label: str, start: str, session: str, sessions: int | None,
-      *reasons: str, plant: Plant | None = None) -> Exclusion:
-    return with_end(Exclusion(pupil, type_label, iso_date(start), session, sessions, reasons, plant))
+      *reasons: str, plant: Plant | None = None, late: LateNotice | None = None) -> Exclusion:
+    return with_end(Exclusion(pupil, type_label, iso_date(start), session, sessions, reasons, plant, late))
 
 
 SUSPENSION, FIXED_TERM, FIXED_PERIOD, LUNCHTIME = "Suspension", "Fixed Term", "Fixed Period", "Lunchtime"
@@ -300,40 +312,44 @@ MIS_EXCLUSIONS = [
     exclusion("adeyemi", FIXED_TERM, "2024-09-18", "AM", 4, "VA", "DB"),
     exclusion("walsh", LUNCHTIME, "2024-09-24", "PM", 1, "PP"),
     exclusion("smith_okoro", SUSPENSION, "2024-09-26", "PM", 4, "PP"),
+    # Over 45 days in the year: Szabó, 14 + 14 + 14 + 6 school days, no term over 15.
+    exclusion("szabo", SUSPENSION, "2024-09-30", "AM", 28, "DB", "MT"),
     exclusion("kowalski", SUSPENSION, "2024-10-02", "AM", 1, VA_LABEL),
     exclusion("mensah", FIXED_PERIOD, "2024-10-08", "AM", 6, "PP", "VP"),
-    exclusion("murphy", SUSPENSION, "2024-10-14", "PM", 3, "DB", "MT"),
     exclusion("oconnell", SUSPENSION, "2024-10-17", "AM", 2, "Damage"),
     exclusion("richards", LUNCHTIME, "2024-10-21", "PM", 1, "VP"),
     # Autumn 2
     exclusion("adeyemi", SUSPENSION, "2024-11-05", "AM", 6, "VA", DB_LABEL),
     exclusion("rahman", SUSPENSION, "2024-11-11", "AM", 10, "DA"),
     exclusion("begum", SUSPENSION, "2024-11-13", "PM", 2, "BU", "VP", "MT"),
+    exclusion("szabo", SUSPENSION, "2024-11-18", "AM", 28, "Bullying"),
     exclusion("campbell", FIXED_TERM, "2024-11-19", "AM", 2, "DB"),
     exclusion("nowak", SUSPENSION, "2024-11-21", "AM", 3, "TH"),
     exclusion("dubois", SUSPENSION, "2024-11-27", "AM", 2, "VP", "MT"),
     exclusion("smith_okoro", SUSPENSION, "2024-12-03", "AM", 10, "PA", "VA"),
     exclusion("ali", LUNCHTIME, "2024-12-05", "PM", 3, DB_LABEL),
     exclusion("brown", SUSPENSION, "2024-12-10", "PM", 1, "VA"),
-    exclusion("hussain", SUSPENSION, "2024-12-16", "AM", 2, "Bullying"),
     # Spring 1 (6 January is an INSET day)
-    exclusion("popescu", SUSPENSION, "2025-01-08", "AM", 4, "PP"),
+    # Over 15 days in a term: Lewandowski, 5 + 5 + 6 school days in Spring 1.
+    exclusion("lewandowski", SUSPENSION, "2025-01-08", "AM", 10, "PP"),
     exclusion("mensah", SUSPENSION, "2025-01-14", "AM", 4, "VA",
       plant=Plant("end_date", iso_date("2025-01-16"),
                   "portal end date one day late, end session and sessions equal")),
-    exclusion("wright", FIXED_PERIOD, "2025-01-16", "PM", 2, "Damage", "DB"),
     exclusion("kowalski", SUSPENSION, "2025-01-20", "AM", 3, DB_LABEL),
+    exclusion("lewandowski", FIXED_PERIOD, "2025-01-21", "PM", 10, "Damage", "DB"),
     exclusion("patel", LUNCHTIME, "2025-01-22", "PM", 1, "Physical assault against a pupil"),
     exclusion("gashi", SUSPENSION, "2025-01-28", "AM", 2, "RA", "VP"),
-    exclusion("murphy", SUSPENSION, "2025-02-03", "AM", 6, "DB", "VA"),
+    exclusion("lewandowski", SUSPENSION, "2025-02-04", "AM", 12, "DB", "VA"),
     exclusion("yilmaz", SUSPENSION, "2025-02-05", "PM", 2, "PP",
       plant=Plant("temporary_upn", note="same on both sides; the UPN is temporary")),
-    exclusion("clarke", SUSPENSION, "2025-02-10", "AM", 2, "SM"),
+    exclusion("clarke", SUSPENSION, "2025-02-10", "AM", 2, "SM",
+      late=LateNotice("LA", 4, "LA notified 4 school days after the deadline, over the February half term")),
     # Spring 2
     exclusion("smith_okoro", SUSPENSION, "2025-02-25", "AM", 16, "PA", "OW"),
     exclusion("khan", SUSPENSION, "2025-02-26", "PM", 1, "VP"),
     exclusion("jones", FIXED_TERM, "2025-03-03", "AM", 3, "VA",
       plant=Plant("main_reason", "VP", "main reason keyed as VP (against a pupil) on the portal")),
+    exclusion("szabo", SUSPENSION, "2025-03-10", "AM", 28, "DM", "TH", "DB"),
     exclusion("nowak", SUSPENSION, "2025-03-11", "AM", 4, "TH", "DM"),
     exclusion("osei", SUSPENSION, "2025-03-13", "PM", 3, "BU"),
     exclusion("smith_okoro", "Permanent", "2025-03-18", "AM", None, "PA", "VA"),
@@ -342,15 +358,15 @@ MIS_EXCLUSIONS = [
       plant=Plant("duplicate", note="keyed twice on the portal: two Portal IDs, identical fields")),
     exclusion("popescu", SUSPENSION, "2025-03-26", "AM", 6, "VA", "PP",
       plant=Plant("reasons", ("VA", "PA"), "second reason keyed as PA on the portal")),
-    exclusion("oconnell", SUSPENSION, "2025-04-01", "AM", 4, "DM", "TH", "DB"),
     # Summer 1 (5 May is a bank holiday)
     exclusion("begum", SUSPENSION, "2025-04-23", "AM", 4, "VP", "BU"),
-    exclusion("evans", SUSPENSION, "2025-04-29", "PM", 2, "VA"),
+    exclusion("evans", SUSPENSION, "2025-04-29", "PM", 2, "VA",
+      late=LateNotice("parents", 3, "parents notified 3 school days after the deadline")),
     exclusion("rahman", SUSPENSION, "2025-05-06", "AM", 4, "DA", "DB"),
     exclusion("thompson", SUSPENSION, "2025-05-08", "PM", 2, "VA"),
     exclusion("adeyemi", SUSPENSION, "2025-05-12", "AM", 10, "PP", "VA",
       plant=Plant("start_date", iso_date("2025-05-13"), "portal start one school day late; end moved too")),
-    exclusion("szabo", SUSPENSION, "2025-05-14", "AM", 2, "MT", "BU"),
+    exclusion("szabo", SUSPENSION, "2025-05-14", "AM", 12, "MT", "BU"),
     exclusion("richards", SUSPENSION, "2025-05-20", "PM", 3, "VA"),
     # Summer 2 (27 June is an INSET day)
     exclusion("lewandowski", SUSPENSION, "2025-06-04", "AM", 2, "DB"),
@@ -430,13 +446,41 @@ def dmy(day: date | None) -> str:
     return day.strftime("%d/%m/%Y") if day else ""
 
 
+def notification_deadline(record: Exclusion) -> date:
+    """Return the last day on which parents and the LA may be notified: the next school day."""
+    return next_school_day(record.start)
+
+
+def notified_dates(record: Exclusion) -> tuple[date | None, date | None]:
+    """Return the days the school recorded notifying the parents and the LA, or None where blank.
+
+    Parents hear on the day of a morning start and on the next school day after an afternoon start.
+    The LA hears on the next school day. A planted ``LateNotice`` moves one of them past the
+    deadline. The 2023-24 record has neither date, and the records the school has not keyed on the
+    portal have no LA date, since keying a record is how the school notifies the LA.
+    """
+    if not in_period(record):
+        return None, None
+    deadline = notification_deadline(record)
+    parents = record.start if record.start_session == "AM" else deadline
+    la = None if record.plant and record.plant.kind == "missing_on_portal" else deadline
+    if record.late:
+        late_day = school_days_from(deadline, record.late.days_late + 1)[-1]
+        if record.late.recipient == "parents":
+            parents = late_day
+        else:
+            la = late_day
+    return parents, la
+
+
 def mis_row(pupils: dict[str, Pupil], record: Exclusion) -> list[str]:
     pupil = pupils[record.pupil]
     reasons = list(record.reasons) + [""] * (3 - len(record.reasons))
+    parents, la = notified_dates(record)
     return [
         pupil.upn, pupil.surname, pupil.forename, dmy(pupil.dob), record.type_label,
         dmy(record.start), record.start_session, dmy(record.end), record.end_session or "",
-        "" if record.sessions is None else str(record.sessions), *reasons,
+        "" if record.sessions is None else str(record.sessions), *reasons, dmy(parents), dmy(la),
     ]
 
 
@@ -516,6 +560,18 @@ path = "exports/exclusions.csv"  # where the MIS saves the export; may be a patt
 mapping = "sims-csv"             # how to read its columns: a built-in mapping or a mapping file
 settle_seconds = 0               # wait this many seconds for a file still being written; 0 reads
                                  # at once (use about 10 when the MIS saves on a schedule)
+
+[[sources]]
+kind = "attendance"              # the attendance register: one row per pupil per session
+path = "exports/attendance.csv"
+mapping = "sims-attendance-csv"
+settle_seconds = 0
+
+[[sources]]
+kind = "pupils"                  # the pupil list with roll dates, to check names and removals
+path = "exports/pupils.csv"
+mapping = "sims-pupils-csv"
+settle_seconds = 0
 
 [portal]
 mode = "export"                  # export: read a file downloaded from the LA portal; http: its API
@@ -602,11 +658,89 @@ def board_review_due(start: date) -> date:
     return school_days_from(next_school_day(start), 15)[-1]
 
 
+TERM_REVIEW_DAYS = 15
+YEAR_LIMIT_DAYS = 45
+# The pupils planted over the suspension limits; no other pupil may pass either.
+TERM_REVIEW_PUPIL = "lewandowski"
+YEAR_LIMIT_PUPIL = "szabo"
+
+
+def half_days_by_pupil() -> dict[str, list[date]]:
+    """Return, per pupil, the day of each half day of suspension in the period, in date order.
+
+    Each session of a suspension is half a day on its own day, and so is each lunchtime of a
+    lunchtime exclusion.
+    """
+    halves = defaultdict(list)
+    for record in MIS_EXCLUSIONS:
+        if not in_period(record) or record.category == "permanent":
+            continue
+        if record.category == "lunchtime":
+            halves[record.pupil] += school_days_from(record.start, record.sessions)
+        else:
+            halves[record.pupil] += [day for day, _ in sessions_from(record.start, record.start_session, record.sessions)]
+    return {pupil: sorted(days) for pupil, days in halves.items()}
+
+
+def rule_finding(kind: str, pupil: Pupil, category: str, start: date, note: str,
+                 field_name: str | None = None, mis_value: object = None) -> dict:
+    """Return a finding raised by a statutory rule, not by a difference between the two files."""
+    return {
+        "kind": kind, "severity": severity_of(kind, field_name), "upn": pupil.upn,
+        "pupil": f"{pupil.surname}, {pupil.forename}", "category": category,
+        "start_date": start.isoformat(), "field": field_name,
+        "mis_value": mis_value.isoformat() if isinstance(mis_value, date) else mis_value,
+        "portal_value": None, "origin": "rule", "note": note,
+    }
+
+
+def total_findings(pupils: dict[str, Pupil]) -> list[dict]:
+    """Return a ``board_review_required`` per pupil and term over 15 days of suspension, then a
+    ``suspension_limit_exceeded`` per pupil over 45 days in the year.
+
+    A term review starts on the term's first day and is due 15 school days after the day the
+    total passed 15; the yearly finding starts on 1 August, the first day of the academic year.
+    """
+    findings = []
+    by_pupil = half_days_by_pupil()
+    for key, halves in sorted(by_pupil.items()):
+        for name, first, last in TERMS:
+            in_term = [day for day in halves if first <= day <= last]
+            if len(in_term) > 2 * TERM_REVIEW_DAYS:
+                passed = in_term[2 * TERM_REVIEW_DAYS]
+                note = (f"{len(in_term) / 2:g} school days of suspension in {name} {academic_year(first)}; "
+                        f"the total passed {TERM_REVIEW_DAYS} on {passed}, board to meet by about "
+                        f"{board_review_due(passed)}")
+                findings.append(rule_finding("board_review_required", pupils[key], "suspension", first, note))
+    for key, halves in sorted(by_pupil.items()):
+        if len(halves) > 2 * YEAR_LIMIT_DAYS:
+            note = (f"{len(halves) / 2:g} school days of suspension in {academic_year(PERIOD[0])}; the total "
+                    f"passed {YEAR_LIMIT_DAYS} on {halves[2 * YEAR_LIMIT_DAYS]}")
+            findings.append(rule_finding("suspension_limit_exceeded", pupils[key], "suspension", PERIOD[0], note))
+    return findings
+
+
+def late_notice_findings(pupils: dict[str, Pupil]) -> list[dict]:
+    """Return a ``late_notification`` per planted late notice, on the field the notice is in."""
+    findings = []
+    for record in MIS_EXCLUSIONS:
+        if record.late is None:
+            continue
+        parents, la = notified_dates(record)
+        field_name, day = ("parents_notified_on", parents) if record.late.recipient == "parents" else ("la_notified_on", la)
+        note = f"{record.late.note}: notified {day}, due by {notification_deadline(record)}"
+        findings.append(rule_finding("late_notification", pupils[record.pupil], record.category, record.start,
+                                     note, field_name, day))
+    return findings
+
+
 def expected_findings(pupils: dict[str, Pupil]) -> list[dict]:
     """Return every finding a reconcile of the sample with ``--as-of AS_OF`` must produce.
 
-    The planted differences come first. The last entry comes from the statutory rules, not from
-    a difference: a permanent exclusion needs a governing-board review.
+    The planted differences come first. The entries after them come from the statutory rules, not
+    from a difference: a permanent exclusion needs a governing-board review, and so does a pupil
+    over 15 days of suspension in a term; over 45 days in a year exceeds the limit, and a
+    notification more than one school day after the start is late.
     """
     findings = []
     for record in MIS_EXCLUSIONS:
@@ -621,7 +755,7 @@ def expected_findings(pupils: dict[str, Pupil]) -> list[dict]:
             note = f"statutory rule for a permanent exclusion; board to meet by about {due}"
             findings.append(finding("board_review_required", pupils[record.pupil], record,
                                     origin="rule", note=note))
-    return findings
+    return findings + total_findings(pupils) + late_notice_findings(pupils)
 
 
 # --- README tables ---------------------------------------------------------------------------
@@ -695,6 +829,8 @@ class ReadRecord:
     end_session: str
     sessions: int | None
     reasons: tuple[str, ...]
+    parents_notified: date | None = None
+    la_notified: date | None = None
 
     @property
     def key(self) -> tuple:
@@ -726,7 +862,7 @@ def read_mis_export(path: Path) -> list[ReadRecord]:
     text = raw.decode("cp1252")
     assert text.count("\n") == text.count("\r\n"), "a line of the MIS export does not end in CRLF"
     lines = text.split("\r\n")
-    assert lines[0] == f"Exclusions Report - {SCHOOL_NAME}" + "," * 12
+    assert lines[0] == f"Exclusions Report - {SCHOOL_NAME}" + "," * (len(MIS_HEADER) - 1)
     assert lines[1].startswith("Printed "), "line 2 is not the printed-by line"
     assert lines[2] == "", "line 3 is not blank"
     assert lines[3] == ",".join(MIS_HEADER), "header line differs from the SIMS header"
@@ -735,7 +871,10 @@ def read_mis_export(path: Path) -> list[ReadRecord]:
     assert footer and lines[blank + 2:] == [""], "footer missing or followed by more lines"
     rows = list(csv.reader(lines[4:blank]))
     assert len(rows) == int(footer.group(1)), "record count differs from the footer"
-    return [read_record(row[0], CATEGORY_OF_TYPE[row[4]], row[5:]) for row in rows]
+    notices = MIS_HEADER.index("Parents Notified")
+    return [replace(read_record(row[0], CATEGORY_OF_TYPE[row[4]], row[5:notices]),
+                    parents_notified=parse_dmy(row[notices]), la_notified=parse_dmy(row[notices + 1]))
+            for row in rows]
 
 
 def read_portal_export(path: Path) -> list[tuple[str, ReadRecord]]:
@@ -773,15 +912,17 @@ def check_ends(records: list[ReadRecord]) -> None:
             assert r.end == school_days_from(r.start, r.sessions)[-1], f"{r.upn} {r.start}: lunchtime end"
 
 
-def check_pupil_totals(records: list[ReadRecord]) -> None:
-    """Check that no pupil meets a rule that would add findings.
+def pupils_over_limits(records: list[ReadRecord]) -> set[tuple[str, str]]:
+    """Check that no two exclusions of a pupil overlap, and return (rule, UPN) per pupil over a limit.
 
-    No two exclusions of a pupil overlap, and no pupil has more than 15 school days of suspension
-    in a term or 45 in the year, with a lunchtime counted as half a day.
+    The rule is ``term`` for more than 15 school days of suspension in a term and ``year`` for more
+    than 45 in the year, with a session or a lunchtime counted as half a day. No planted suspension
+    crosses a term's end, so each counts in the term it starts in.
     """
     by_pupil = defaultdict(list)
     for r in records:
         by_pupil[r.upn].append(r)
+    over = set()
     for upn, own in by_pupil.items():
         own.sort(key=lambda r: r.start)
         for earlier, later in zip(own, own[1:]):
@@ -790,9 +931,24 @@ def check_pupil_totals(records: list[ReadRecord]) -> None:
         for r in own:
             if r.category != "permanent":
                 term = next(name + str(start) for name, start, end in TERMS if start <= r.start <= end)
+                assert r.end <= next(end for _, start, end in TERMS if start <= r.start <= end), f"{upn}: crosses a term end"
                 days_in_term[term] += r.sessions / 2
-        assert max(days_in_term.values(), default=0) <= 15, f"{upn}: over 15 days in a term"
-        assert sum(days_in_term.values()) <= 45, f"{upn}: over 45 days in the year"
+        if max(days_in_term.values(), default=0) > TERM_REVIEW_DAYS:
+            over.add(("term", upn))
+        if sum(days_in_term.values()) > YEAR_LIMIT_DAYS:
+            over.add(("year", upn))
+    return over
+
+
+def late_notices(records: list[ReadRecord]) -> set[tuple]:
+    """Return (UPN, start date, field) per notification dated after the school day after the start."""
+    late = set()
+    for r in records:
+        deadline = next_school_day(r.start)
+        for field_name, day in (("parents_notified_on", r.parents_notified), ("la_notified_on", r.la_notified)):
+            if day is not None and day > deadline:
+                late.add((r.upn, r.start, field_name))
+    return late
 
 
 def compare(mis: ReadRecord, portal: ReadRecord) -> list[tuple]:
@@ -878,7 +1034,14 @@ def self_check(pupils: dict[str, Pupil], findings: list[dict]) -> None:
     assert len({pid for pid, _ in portal_rows}) == len(portal_rows), "Portal IDs repeat"
     check_calendar_rules(mis + portal)
     check_ends(mis)
-    check_pupil_totals([r for r in mis if PERIOD[0] <= r.start <= PERIOD[1]])
+    in_period_mis = [r for r in mis if PERIOD[0] <= r.start <= PERIOD[1]]
+    planned_over = {("term", pupils[TERM_REVIEW_PUPIL].upn), ("year", pupils[YEAR_LIMIT_PUPIL].upn)}
+    assert pupils_over_limits(in_period_mis) == planned_over, "pupils over the suspension limits differ from the plan"
+    kinds = Counter(f["kind"] for f in findings)
+    assert kinds["suspension_limit_exceeded"] == 1 and kinds["board_review_required"] == 2
+    planned_late = {(f["upn"], date.fromisoformat(f["start_date"]), f["field"])
+                    for f in findings if f["kind"] == "late_notification"}
+    assert len(planned_late) == 2 and late_notices(mis) == planned_late, "late notifications differ from the plan"
     temporary = {r.upn for r in mis + portal if is_temporary_upn(r.upn)}
     assert temporary == {pupils[TEMPORARY_UPN_PUPIL].upn}
     prose = (HERE / "README.md").read_text(encoding="utf-8").split(README_BEGIN)[0]

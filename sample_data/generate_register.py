@@ -103,7 +103,7 @@ PLANTS = [
     ("thompson", date(2025, 1, 30), "PM", "E", "exclusion_code_without_exclusion", "same run"),
 ]
 # Sessions from day 6 on where provision was made (marked B): the rest of a long suspension stays E.
-PROVISION_FROM_DAY_6 = {"murphy", "smith_okoro_permanent"}
+PROVISION_FROM_DAY_6 = {"murphy", "lewandowski", "szabo", "smith_okoro_permanent"}
 
 
 def build_marks(pupils: dict, exclusions: list[dict]) -> dict[tuple[str, date, str], str | None]:
@@ -197,6 +197,10 @@ def expected(pupils: dict, exclusions: list[dict]) -> list[dict]:
              "date of birth 25/01/2011 in the pupil list, 15/01/2011 on the exclusion record", field="date_of_birth"),
         item("board_review_required", "smith_okoro", "permanent", date(2025, 3, 18),
              "statutory rule for a permanent exclusion", origin="rule"),
+        # The suspension totals and the notification dates come from the exclusions export, but
+        # the rules that check them run with the register checks, so they are listed here too.
+        *GEN.total_findings(pupils),
+        *GEN.late_notice_findings(pupils),
     ]
 
 
@@ -243,8 +247,9 @@ sources (kinds `attendance` and `pupils`):
   `UPN,Date,Session,Mark`, UTF-8 with CRLF line endings, one row per pupil per school session from
   4 September 2024 to 22 July 2025. Every session is `/` (AM) or `\\` (PM), about 2% are
   ordinary absences (`I`, `M`, `O`, `C`), and every session a suspension or the permanent exclusion
-  covers is `E`. Tyler Murphy's 15-session suspension in July and Jayden Smith-Okoro's permanent
-  exclusion are marked `B` from day 6, since provision was made. Lunchtime exclusions leave the
+  covers is `E`. Tyler Murphy's 15-session suspension in July, Kacper Lewandowski's 12-session
+  suspension in February, Dominik Szabó's suspensions of 12 and 28 sessions and Jayden
+  Smith-Okoro's permanent exclusion are marked `B` from day 6, since provision was made. Lunchtime exclusions leave the
   register as it is. Emre Yilmaz's marks start on 7 January 2025, when he joined, and Jayden
   Smith-Okoro's stop on 31 March 2025, when he was taken off roll.
 - `exports/pupils.csv`: the pupil list in the `sims-pupils-csv` shape,
@@ -255,9 +260,8 @@ sources (kinds `attendance` and `pupils`):
 `expected_register_findings.json` lists the findings below in the shape of
 `expected_findings.json`, plus `sessions` and `actual` where they are planted. The board review of
 the permanent exclusion appears in both files, since the rule that raises it runs with the register
-checks. No pupil passes 15 school days of suspension in a term or 45 in the year, and the exports
-carry no notification dates, so no `board_review_required` for a term total, no
-`suspension_limit_exceeded` and no `late_notification` can arise; the unit tests cover those.
+checks. So do the board review for a term total, the yearly limit and the late notifications,
+for the same reason.
 """
 
 

@@ -6,10 +6,11 @@ same differences as the CSV:
 
 - ``exports/exclusions-b2b.xml``: the B2B wrapper of ``sync_agent.connectors.b2b_writer`` (one
   ``Pupil`` per UPN, ``Reasons/Reason``, ISO dates, ``SchoolDays`` in decimal days), with the
-  category as its CBDS code;
+  category as its CBDS code. The wrapper has no element for the notification dates, so a reconcile
+  of this file finds no ``late_notification``;
 - ``exports/exclusions-sims.xml``: ``SuperStarReport/Record`` with one child per report column,
   spaces encoded as ``_x0020_``, the cells as the CSV has them (labels included) and the dates as
-  .NET date-times (``2024-09-18T00:00:00``);
+  .NET date-times (``2024-09-18T00:00:00``), notification dates included;
 - ``agent-b2b.toml`` and ``agent-sims-xml.toml``: copies of ``agent.toml`` whose exclusions source
   reads the XML file with the ``b2b-xml`` or ``sims-xml`` mapping.
 
@@ -46,6 +47,8 @@ LAESTAB = "9404123"
 CREATED_AT = dt.datetime(2025, 7, 23, 7, 42, tzinfo=dt.timezone.utc)
 COMPARED = ["laestab", "upn", "surname", "forename", "date_of_birth", "category", "reason_1", "reason_2",
             "reason_3", "start_date", "start_session", "end_date", "end_session", "sessions", "status"]
+# Only the SIMS report XML carries the notification dates; the B2B wrapper has no element for them.
+NOTIFIED = ["parents_notified_on", "la_notified_on"]
 
 
 def read_records(path: Path, mapping_name: str) -> pd.DataFrame:
@@ -96,7 +99,7 @@ def _dotnet_date(value: str) -> str:
 def write_sims() -> None:
     """Write the CSV's rows as SIMS report XML, one ``Record`` per row, in the CSV's order."""
     raw = extract(CSV_PATH, load_mapping("sims-csv")).frame
-    date_columns = {"DOB", "Start Date", "End Date"}
+    date_columns = {"DOB", "Start Date", "End Date", "Parents Notified", "LA Notified"}
     root = etree.Element("SuperStarReport")
     for row in raw.to_dict("records"):
         record = etree.SubElement(root, "Record")
@@ -135,9 +138,9 @@ def write_configs() -> None:
 
 def check_round_trip(expected: pd.DataFrame) -> None:
     """Raise AssertionError unless both XML files read back to the CSV's records."""
-    wanted = expected[COMPARED].astype(object).reset_index(drop=True)
-    for path, mapping_name in ((B2B_PATH, "b2b-xml"), (SIMS_PATH, "sims-xml")):
-        found = read_records(path, mapping_name)[COMPARED].astype(object)
+    for path, mapping_name, columns in ((B2B_PATH, "b2b-xml", COMPARED), (SIMS_PATH, "sims-xml", COMPARED + NOTIFIED)):
+        wanted = expected[columns].astype(object).reset_index(drop=True)
+        found = read_records(path, mapping_name)[columns].astype(object)
         # The B2B file groups a pupil's exclusions together, so compare in one order.
         order = ["upn", "start_date", "start_session", "category"]
         left = found.sort_values(order, kind="stable").reset_index(drop=True)
