@@ -60,11 +60,12 @@ def run_bare(path: Path) -> int:
 
 
 def run_bare_every_element(path: Path) -> int:
-    """Read the same fields handling every end event, as the project's reader does.
+    """Read the same fields handling every end event, as the project's reader did before.
 
-    Each finished element is cleared and its previous sibling deleted, unless a later record still
-    needs it (the pupil's details, an exclusion's children). This keeps memory flat without
-    knowing the wrapper, and shows what waking Python for every element costs.
+    (The reader now lets libxml2 filter the events.) Each finished element is cleared and its
+    previous sibling deleted, unless a later record still needs it (the pupil's details, an
+    exclusion's children). This keeps memory flat without knowing the wrapper, and shows what
+    waking Python for every element costs.
     """
     from lxml import etree
 

@@ -24,9 +24,9 @@ DTD_REFUSAL = (
     "without a <!DOCTYPE> or <!ENTITY> declaration (MIS exports do not need one)"
 )
 
-# lxml.etree.iterparse accepts every keyword below (checked against lxml 6.2.0). They are passed
-# explicitly because defaults differ between releases: before 6.1, iterparse resolved external
-# entities by default. Without huge_tree, libxml2 refuses nesting
+# lxml.etree.XMLPullParser and iterparse accept every keyword below (checked against lxml 6.2.0).
+# They are passed explicitly because defaults differ between releases: before 6.1, iterparse
+# resolved external entities by default. Without huge_tree, libxml2 refuses nesting
 # deeper than 256 elements and text nodes longer than 10,000,000 bytes.
 PARSER_OPTIONS = {
     "resolve_entities": False,
@@ -41,6 +41,8 @@ PARSER_OPTIONS = {
 
 _CHUNK_BYTES = 64 * 1024
 _MAX_PROLOGUE_BYTES = 1024 * 1024
+# The name of a start tag, prefix included. A tag cut off by the end of the text does not match.
+_START_TAG_NAME = re.compile(r"<([^\s/>!?<]+)[\s/>]")
 _DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 _BOMS = (
@@ -85,11 +87,12 @@ def sniff_prologue_encoding(head: bytes) -> tuple[str, int]:
     return codec.name, 0
 
 
-def _scan_prologue(text: str) -> bool | None:
-    """Return True at a markup declaration, False at the root element, None if the text ends first.
+def _scan_prologue(text: str) -> bool | int | None:
+    """Return True at a markup declaration, the offset of the root element's start tag, or None.
 
-    A markup declaration is any ``<!`` other than a comment: ``<!DOCTYPE``, ``<!ENTITY`` and the
-    like. Anything that is not prologue markup also returns False and is left to the parser.
+    None means the text ends first. A markup declaration is any ``<!`` other than a comment:
+    ``<!DOCTYPE``, ``<!ENTITY`` and the like. Anything else that is not prologue markup also
+    returns its offset and is left to the parser.
     """
     position = 0
     length = len(text)
@@ -113,14 +116,18 @@ def _scan_prologue(text: str) -> bool | None:
         elif text.startswith("<!", position):
             return True
         else:
-            return False
+            return position
 
 
-def refuse_dtd_in_prologue(path: Path, handle: BinaryIO) -> None:
+def refuse_dtd_in_prologue(path: Path, handle: BinaryIO) -> str | None:
     """Raise InputRefused if the text before the root element contains a DOCTYPE or ENTITY.
 
     The prologue is decoded according to its byte-order mark or XML declaration, so a
     declaration in a UTF-16 or UTF-32 file is found too. Leaves ``handle`` at offset 0.
+
+    Returns the local name of the root element, or None when no name can be read there. That
+    happens when the text is not a start tag (the parser then reports the error) or when the
+    name is cut off at the end of the bytes read.
     """
     head = handle.read(_CHUNK_BYTES)
     encoding, bom_length = sniff_prologue_encoding(head)
@@ -131,8 +138,9 @@ def refuse_dtd_in_prologue(path: Path, handle: BinaryIO) -> None:
         verdict = _scan_prologue(text)
         if verdict is True:
             raise InputRefused(str(path), DTD_REFUSAL)
-        if verdict is False:
-            break
+        if verdict is not None:
+            handle.seek(0)
+            return _root_local_name(text, verdict)
         chunk = handle.read(_CHUNK_BYTES)
         if not chunk:
             break
@@ -145,6 +153,12 @@ def refuse_dtd_in_prologue(path: Path, handle: BinaryIO) -> None:
             )
         text += decoder.decode(chunk)
     handle.seek(0)
+    return None
+
+
+def _root_local_name(text: str, offset: int) -> str | None:
+    match = _START_TAG_NAME.match(text, offset)
+    return match.group(1).rpartition(":")[2] if match else None
 
 
 def refuse_parsed_doctype(path: Path, root: etree._Element) -> None:

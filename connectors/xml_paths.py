@@ -152,6 +152,10 @@ class RecordExtractor:
             tuple((slots.get(path), path, _child_text_step(path)) for path in paths)
             for paths in plan.alternatives
         )
+        # Per column, the slots of its ancestor paths in the column's order of preference.
+        self._ancestor_slots = tuple(
+            tuple(slots[path] for path in paths if path.levels_up) for paths in plan.alternatives
+        )
         self._cached_parent: etree._Element | None = None
         self._cached_values: list[str | None] = []
 
@@ -185,11 +189,26 @@ class RecordExtractor:
         parent = record.getparent()
         if parent is None or parent is not self._cached_parent:
             self._cached_parent = parent
-            indexes: dict[etree._Element, dict[str, list]] = {}
-            self._cached_values = [
-                _select(record, path, self._names, indexes) for path in self._ancestor_paths
-            ]
+            self._cached_values = self._read_ancestor_values(record)
         return self._cached_values
+
+    def _read_ancestor_values(self, record: etree._Element) -> list[str | None]:
+        """Read each column's ancestor paths in order, up to the first that selects something.
+
+        Later alternatives of a column are left as None without being read: the column never
+        consults them, because an earlier alternative selects a value for every record.
+        """
+        values: list[str | None] = [None] * len(self._ancestor_paths)
+        indexes: dict[etree._Element, dict[str, list]] = {}
+        for slots in self._ancestor_slots:
+            for slot in slots:
+                value = values[slot]
+                if value is None:
+                    path = self._ancestor_paths[slot]
+                    value = values[slot] = _select(record, path, self._names, indexes)
+                if value is not None:
+                    break
+        return values
 
 
 def _child_text_step(path: FieldPath) -> _Step | None:

@@ -292,6 +292,41 @@ def test_huge_text_in_unread_element_refused(tmp_path):
     assert "<Notes>" in str(caught.value)
 
 
+def test_huge_text_after_element_refused(tmp_path):
+    path = write(
+        tmp_path / "huge_tail.xml",
+        ctf(f"<Pupil><UPN>A1</UPN>{'x' * 600_000}</Pupil>\n"),
+    )
+
+    with pytest.raises(InputRefused) as caught:
+        read_xml(
+            path,
+            record_path="Exclusion",
+            fields={"start_date": ["StartDate"]},
+            max_text_bytes=500_000,
+        )
+
+    assert "line 5" in str(caught.value)
+    assert "text after element <UPN>" in str(caught.value)
+
+
+def test_huge_text_in_later_chunk_refused(tmp_path):
+    padding = "".join(
+        f"<Pupil><UPN>A{number:012d}</UPN><Notes>{'n' * 200}</Notes></Pupil>\n"
+        for number in range(2_000)
+    )
+    path = write(
+        tmp_path / "late_huge.xml",
+        ctf(padding + f"<Pupil><Notes>{'x' * 2_000}</Notes></Pupil>\n"),
+    )
+
+    with pytest.raises(InputRefused) as caught:
+        read_xml(path, record_path="Exclusion", fields={"d": ["StartDate"]}, max_text_bytes=1_000)
+
+    assert "line 2005" in str(caught.value)
+    assert "<Notes>" in str(caught.value)
+
+
 def test_multibyte_text_limit_counts_bytes(tmp_path):
     path = write(tmp_path / "pounds.xml", ctf(f"<Pupil><Notes>{'£' * 300}</Notes></Pupil>\n"))
 
@@ -457,6 +492,58 @@ def test_b2b_exclusions_directly_under_pupil(tmp_path):
 
     assert list(frame["upn"]) == ["A1", "A1", "B2"]
     assert list(frame["d"]) == ["2024-01-08", "2024-02-12", "2024-03-11"]
+
+
+def test_pupil_fields_right_across_chunks(tmp_path):
+    # Far more than one parser chunk, with pupils that have no exclusions in between, so the
+    # ancestor values of each record must come from its own pupil after earlier ones are freed.
+    detail = "<Address><Street>" + "Mill Lane " * 50 + "</Street></Address>"
+    pupils = []
+    for number in range(3_000):
+        exclusions = "".join(
+            f"<Exclusion><StartDate>{number}-{index}</StartDate></Exclusion>"
+            for index in range(number % 3)
+        )
+        pupils.append(
+            f"<Pupil><UPN>A{number}</UPN><Surname>S{number}</Surname>{detail}"
+            f"<Exclusions>{exclusions}</Exclusions></Pupil>\n"
+        )
+    path = write(tmp_path / "many.xml", ctf("".join(pupils)))
+    assert path.stat().st_size > 1_000_000
+
+    frame = read_xml(
+        path,
+        record_path="Exclusion",
+        fields={"upn": ["../../UPN"], "surname": ["../../Surname"], "d": ["StartDate"]},
+    ).frame
+
+    assert len(frame) == 3_000
+    numbers = frame["d"].str.split("-").str[0]
+    assert list(frame["upn"]) == list("A" + numbers)
+    assert list(frame["surname"]) == list("S" + numbers)
+
+
+def test_first_present_ancestor_path_wins(tmp_path):
+    path = write(
+        tmp_path / "alternatives.xml",
+        "<Root><Header><LAESTAB>9404123</LAESTAB></Header><Pupils>"
+        "<Pupil><UPN>A1</UPN><Exclusions><Exclusion><StartDate>2024-01-08</StartDate>"
+        "</Exclusion></Exclusions></Pupil>"
+        "<Pupil><UPN>B2</UPN><Exclusion><StartDate>2024-02-12</StartDate></Exclusion></Pupil>"
+        "</Pupils></Root>",
+    )
+
+    frame = read_xml(
+        path,
+        record_path="Exclusion",
+        fields={
+            "laestab": ["../../../../Header/LAESTAB", "../../../Header/LAESTAB"],
+            "upn": ["../../UPN", "../UPN"],
+        },
+    ).frame
+
+    assert list(frame["laestab"]) == ["9404123", "9404123"]
+    assert list(frame["upn"]) == ["A1", "B2"]
 
 
 def test_attribute_paths_ignore_namespace(tmp_path):
@@ -655,6 +742,29 @@ table = read_xml(Path(sys.argv[1]), record_path="Exclusion",
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"records": len(table), "growth_bytes": (after - before) * 1024}))
 """
+
+
+MEASURE_RSS_NO_RECORDS = MEASURE_RSS.replace('record_path="Exclusion"', 'record_path="Missing"')
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss is in KiB on Linux")
+def test_memory_flat_without_records(tmp_path):
+    # A file with no record elements gives the reader no event to free detail at, so this
+    # checks that memory stays flat when the wrong mapping is used.
+    path = tmp_path / "bulky.xml"
+    write_bulky_ctf(path, 1_200)
+    size = path.stat().st_size
+
+    completed = subprocess.run(
+        [sys.executable, "-c", MEASURE_RSS_NO_RECORDS, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(completed.stdout)
+
+    assert result["records"] == 0
+    assert result["growth_bytes"] < size * 0.5
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss is in KiB on Linux")
