@@ -10,15 +10,16 @@ and the mapping file to extend. Every cell stays text here: the validate step pa
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from sync_agent.connectors.rawtable import LINE_COLUMN, RawTable
 from sync_agent.errors import MappingError
 from sync_agent.mapping import Mapping
 from sync_agent.rejects import combine, reject_rows
-from sync_agent.textnorm import clean_column, map_distinct, normalise_key, normalise_label
+from sync_agent.textnorm import clean_cell, factorize_text, map_distinct, normalise_key, normalise_label
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class MappedRecords:
     frame: pd.DataFrame  # canonical field columns, EXTRA_PREFIX columns, LINE_COLUMN
     rejects: pd.DataFrame
     source_columns: dict[str, str]  # canonical field -> column (or path) it was read from
+    # Canonical field -> which rows are "", for the columns the map step built. Every such column
+    # contains only str. The masks describe ``frame`` as the map step returned it.
+    blank: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def resolve_columns(raw: RawTable, mapping: Mapping) -> dict[str, str]:
@@ -87,47 +91,81 @@ def lookup_values(values: pd.Series, table: dict[str, str]) -> pd.Series:
     return map_distinct(values, lambda u: "" if u == "" else table.get(normalise_label(u)))
 
 
+def _value_preparer(name: str, spec, default: str | None):
+    """Return the function that cleans one raw text and applies blank values, the default and case.
+
+    The map step calls it once per distinct raw text, so its result must depend on the text alone.
+    """
+    blanks = {normalise_key(v) for v in spec.blank_values} if spec.blank_values else None
+    clean = str if name in _VERBATIM_FIELDS else clean_cell
+    upper = name in _UPPER_FIELDS
+    if blanks is None and default is None:
+        return (lambda value: clean(value).upper()) if upper else clean
+
+    def prepare(raw_value) -> str:
+        value = clean(raw_value)
+        if blanks is not None and value.casefold() in blanks:
+            value = ""
+        if default is not None and value == "":
+            value = default
+        return value.upper() if upper else value
+
+    return prepare
+
+
+def _prepare_column(raw: RawTable, column: str | None, prepare) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(codes, prepared)``: each row's index into ``prepared``, the distinct prepared texts.
+
+    Each distinct raw text is prepared once. Code -1, a missing cell, indexes the last entry, the
+    preparation of "".
+    """
+    if column is None:
+        codes, uniques = np.zeros(len(raw.frame), dtype=np.intp), np.array([""], dtype=object)
+    else:
+        codes, uniques = factorize_text(raw.frame[column])
+    prepared = [prepare(u) for u in uniques]
+    prepared.append(prepare(""))
+    return codes, np.array(prepared, dtype=object)
+
+
 def map_records(raw: RawTable, mapping: Mapping, *, defaults: dict[str, str] | None = None) -> MappedRecords:
     """Apply ``mapping`` to ``raw``: find columns, clean values, translate coded values."""
     defaults = defaults or {}
     file = str(raw.path)
     source_columns = resolve_columns(raw, mapping)
     lines = raw.frame[LINE_COLUMN]
+    index = raw.frame.index
     columns: dict[str, pd.Series] = {LINE_COLUMN: lines}
     rejects: list[pd.DataFrame] = []
+    blank: dict[str, np.ndarray] = {}
 
     for name, spec in mapping.spec.fields.items():
         column = source_columns.get(name)
-        if column is None:
-            values = pd.Series("", index=raw.frame.index, dtype=object)
-        elif name in _VERBATIM_FIELDS:
-            values = raw.frame[column].fillna("").astype(str)
-        else:
-            values = clean_column(raw.frame[column])
-        if spec.blank_values:
-            blanks = {normalise_key(v) for v in spec.blank_values}
-            values = values.where(~values.str.casefold().isin(blanks), "")
         default = spec.default if spec.default is not None else defaults.get(name)
-        if default is not None:
-            values = values.where(values != "", default)
-        if name in _UPPER_FIELDS:
-            values = values.str.upper()
-        if spec.table is not None:
-            mapped = lookup_values(values, mapping.lookups[spec.table])
-            unknown = mapped.isna()
+        table = mapping.lookups[spec.table] if spec.table is not None else None
+        codes, prepared = _prepare_column(raw, column, _value_preparer(name, spec, default))
+        if table is None:
+            distinct = prepared
+            mapped = prepared[codes]
+        else:
+            translated = np.array(["" if p == "" else table.get(normalise_label(p)) for p in prepared], dtype=object)
+            distinct = translated
+            mapped = translated[codes]
+            unknown = pd.isna(mapped)
             if unknown.any():
                 label = column or name
                 message = (
                     f"value not in table {spec.table!r} of {mapping.source}; add it under "
                     f"[tables.{spec.table}] in " + ("that file" if mapping.path else "a custom mapping file")
                 )
-                rejects.append(
-                    reject_rows(file, lines[unknown], label, raw.frame.loc[unknown, column] if column else values[unknown],
-                                f"{label} {{value}}: {message}")
-                )
-                mapped = mapped.fillna("")
-            values = mapped.astype(object)
-        columns[name] = values
+                values = raw.frame.loc[unknown, column] if column else pd.Series(prepared[codes][unknown], index=index[unknown])
+                rejects.append(reject_rows(file, lines[unknown], label, values, f"{label} {{value}}: {message}"))
+                mapped[unknown] = ""
+        # Names read from the export keep pandas' string dtype, which ``astype(str)`` gives them.
+        dtype = str if name in _VERBATIM_FIELDS and column is not None and table is None else object
+        columns[name] = pd.Series(mapped, index=index, dtype=dtype)
+        # An unknown value (None) has become "" above.
+        blank[name] = np.array([v is None or v == "" for v in distinct], dtype=bool)[codes]
 
     for name in defaults:
         if name not in columns:
@@ -142,4 +180,4 @@ def map_records(raw: RawTable, mapping: Mapping, *, defaults: dict[str, str] | N
         rejects_frame["message"] = [
             m.replace("{value}", repr(v)) for m, v in zip(rejects_frame["message"], rejects_frame["value"])
         ]
-    return MappedRecords(file, frame, rejects_frame, source_columns)
+    return MappedRecords(file, frame, rejects_frame, source_columns, blank)

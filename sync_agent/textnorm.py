@@ -47,13 +47,31 @@ def _needs_cleaning(value: str) -> bool:
     return not (value.isascii() and value == value.strip() and "  " not in value) or "\t" in value
 
 
+def clean_cell(value: str) -> str:
+    """Return ``value`` as ``clean_column`` stores it: through ``clean_text`` unless it is plain ASCII.
+
+    Plain ASCII here means no outer spaces, no double spaces and no tab. Other ASCII control
+    characters inside such a value are kept as they are.
+    """
+    return clean_text(value) if _needs_cleaning(value) else value
+
+
+def factorize_text(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(codes, uniques)`` of a text column, with code -1 for a missing value.
+
+    Indexing an array of values computed once per distinct text, with the value for a missing
+    cell appended, by the codes broadcasts them back to every row.
+    """
+    return pd.factorize(values.to_numpy(dtype=object))
+
+
 def map_distinct(values: pd.Series, function) -> pd.Series:
     """Apply ``function`` to each distinct value of a text column once; missing values become "".
 
     A 200,000-row column of codes or dates costs one hash pass and a few hundred calls, not
     200,000 calls.
     """
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object))
+    codes, uniques = factorize_text(values)
     # A missing value gets code -1, which indexes the last entry: the function's value for "".
     mapped = np.array([function(u) for u in uniques] + [function("")], dtype=object)
     return pd.Series(mapped[codes], index=values.index, dtype=object)
@@ -61,4 +79,4 @@ def map_distinct(values: pd.Series, function) -> pd.Series:
 
 def clean_column(values: pd.Series) -> pd.Series:
     """Apply ``clean_text`` to a column of strings, each distinct value once; missing values become ""."""
-    return map_distinct(values, lambda v: clean_text(v) if _needs_cleaning(v) else v)
+    return map_distinct(values, clean_cell)
