@@ -9,8 +9,9 @@ idempotency key. Only a confirmed 201 or 409 reply makes a record ``delivered`` 
 
 Durability: WAL mode with ``synchronous=FULL``, so every committed transition survives a power
 cut, not only a crash of this process. NORMAL would lose at most the last transitions, which the
-idempotency key would repair, but FULL costs one fsync per transition, small beside a network round
-trip, and keeps the journal's word final.
+idempotency key would repair, but FULL keeps the journal's word final. A FULL commit costs a sync
+of the WAL file (about 5.5 ms on the benchmark machine), so the push commits a batch of records
+``sent`` in one transaction (``mark_sent_many``) and their outcomes in another (``mark_outcomes``).
 """
 
 from __future__ import annotations
@@ -197,6 +198,15 @@ class PushJournal:
         """Commit ``sent`` before the POST leaves, so a crash mid-request is noticed next run."""
         self._update(journal_id, status="sent")
 
+    def mark_sent_many(self, journal_ids: Iterable[str]) -> None:
+        """Commit ``sent`` for a batch of records in one transaction, before any of their POSTs leaves.
+
+        Raises ``StateError``, and marks none of them, if any id is not in the journal.
+        """
+        with self._transaction():
+            for journal_id in journal_ids:
+                self._update(journal_id, status="sent")
+
     def mark_outcome(self, journal_id: str, outcome: Any) -> None:
         """Record a ``PostOutcome``: its status, portal id, field errors and attempt count."""
         self._db.execute(
@@ -206,6 +216,12 @@ class PushJournal:
             (outcome.status, outcome.portal_id, json.dumps(outcome.errors) if outcome.errors else None,
              outcome.last_error, outcome.attempts, self._now(), journal_id),
         )
+
+    def mark_outcomes(self, outcomes: Iterable[tuple[str, Any]]) -> None:
+        """Record ``(journal_id, PostOutcome)`` pairs in one transaction, as ``mark_outcome`` does each."""
+        with self._transaction():
+            for journal_id, outcome in outcomes:
+                self.mark_outcome(journal_id, outcome)
 
     def mark_written(self, journal_ids: list[str], file_name: str, laestab: str) -> None:
         """Record that one B2B file carries these records, in one transaction."""

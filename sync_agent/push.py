@@ -3,6 +3,12 @@
 ``build_plan`` and ``write_plan`` change no state. ``send`` records every record in the push
 journal before it leaves and every outcome after, so a run killed at any point can be run again
 without sending anything twice. ``send_b2b`` writes the plan as one Capita ONE B2B file instead.
+
+``send`` works in batches of ``BATCH_SIZE`` records: one journal commit marks the whole batch
+``sent``, up to ``MAX_POSTS_IN_FLIGHT`` POSTs run at once, and one commit records the batch's
+outcomes. A crash mid-batch leaves the batch's records ``sent``. The next run resolves each by its
+idempotency key (or a look-up first), so nothing is sent twice or lost. The cost is a few extra
+409 replies or look-ups after a crash.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ import csv
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +39,12 @@ WHY_MISSING = "in the MIS, not on the portal"
 # After this many records in a row fail for transient reasons the portal is taken to be down: the
 # run stops and leaves the rest pending rather than spending the retry budget on every record.
 MAX_CONSECUTIVE_FAILURES = 3
+# Records marked ``sent`` in one journal commit, posted, then given their outcomes in one commit. A
+# crash leaves at most this many records to resolve by key in the next run.
+BATCH_SIZE = 50
+# POSTs in flight at once. Kept small because the portal is shared by every school of the LA, and
+# the client's rate limit (``[portal] rate_limit_per_second``) still spaces their starts.
+MAX_POSTS_IN_FLIGHT = 4
 PLAN_COLUMNS = (
     "Journal ID", "Pupil", "UPN", "Category", "Start date", "Start session", "End date",
     "End session", "Sessions", "Reasons", "Why", "Earlier outcome",
@@ -199,32 +213,121 @@ def send(plan: list[PlanItem], client: PortalClient, journal: PushJournal, *, re
     Without ``retry_failed``, new and pending records are sent, records whose earlier outcome is
     unknown (still ``sent``) are resolved with the same key, and failed or rejected records are
     left alone unless their payload changed. With ``retry_failed``, only failed records are sent.
-    A refused token, or ``MAX_CONSECUTIVE_FAILURES`` transient failures in a row, stops the run and
-    leaves the rest pending; the summary's exit code is then 2.
+    A refused token stops the run, and so do ``MAX_CONSECUTIVE_FAILURES`` transient failures in a
+    row, counted in the order the POSTs finish. Later batches stay pending, and the summary's exit
+    code is then 2.
+    Records of the stopped batch whose POST never started stay ``sent``, like those whose reply
+    was lost: a record can only go back to ``pending`` safely if no POST of it can have left, and
+    the next run resolves a ``sent`` record by its key either way.
     """
     summary = PushSummary()
     records = journal.begin_many(item.payload for item in plan)
-    consecutive_failures = 0
-    for position, record in enumerate(records):
-        if not _should_send(record, retry_failed, summary):
-            continue
+    to_send = [record for record in records if _should_send(record, retry_failed, summary)]
+    run = _RunState()
+    with ThreadPoolExecutor(max_workers=MAX_POSTS_IN_FLIGHT, thread_name_prefix="push") as pool:
         try:
-            outcome = _send_one(record, client, journal)
-        except PortalError as exc:
-            # The record stays as it is: if it is already ``sent``, an earlier attempt may have
-            # been stored, so the next run must resolve it with its key, not send it as new.
-            summary.stopped_by = str(exc)
-            summary.left_pending = [r.journal_id for r in records[position:] if r.status not in DONE]
-            log.error("push stopped at %s: %s", record.journal_id, exc)
-            break
-        _tally(summary, record.journal_id, outcome)
-        consecutive_failures = consecutive_failures + 1 if outcome.status == "failed" else 0
-        if consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
-            summary.stopped_by = (f"the portal failed {consecutive_failures} records in a row (last: "
-                                  f"{outcome.last_error}); it looks down, so the run stopped. Try again later")
-            summary.left_pending = [r.journal_id for r in records[position + 1:] if r.status not in DONE]
-            break
+            for batch in _batches(to_send, BATCH_SIZE):
+                outcomes = _send_batch(batch, client, journal, pool, run)
+                for record in batch:
+                    if record.journal_id in outcomes:
+                        _tally(summary, record.journal_id, outcomes[record.journal_id])
+                if run.stopped_by:
+                    break
+        finally:
+            # Queued POSTs of a batch interrupted by an exception return without sending.
+            run.close()
+    summary.stopped_by = run.stopped_by
+    if summary.stopped_by:
+        done = {*summary.delivered, *summary.already_there, *summary.rejected, *summary.failed}
+        summary.left_pending = [record.journal_id for record in to_send if record.journal_id not in done]
     return summary
+
+
+class _RunState:
+    """Stop signal shared by the POST threads of one ``send``, with the reason the run stopped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures_in_row = 0
+        self._closed = False
+        self.stopped_by: str | None = None
+
+    @property
+    def halted(self) -> bool:
+        """True once the run has stopped or ``send`` has left, so no further POST may start."""
+        return self._closed or self.stopped_by is not None
+
+    def close(self) -> None:
+        """Let no further POST start, without recording a reason to stop."""
+        self._closed = True
+
+    def stop(self, reason: str) -> None:
+        """Stop the run for ``reason``, unless it has already stopped for an earlier one."""
+        with self._lock:
+            if self.stopped_by is None:
+                self.stopped_by = reason
+
+    def count(self, outcome: PostOutcome) -> None:
+        """Stop the run once ``MAX_CONSECUTIVE_FAILURES`` POSTs in a row have failed."""
+        with self._lock:
+            self._failures_in_row = self._failures_in_row + 1 if outcome.status == "failed" else 0
+            if self._failures_in_row >= MAX_CONSECUTIVE_FAILURES and self.stopped_by is None:
+                self.stopped_by = (
+                    f"the portal failed {self._failures_in_row} records in a row (last: {outcome.last_error}); "
+                    f"it looks down, so the run stopped. Try again later"
+                )
+
+
+def _batches(records: list[JournalRecord], size: int) -> Iterator[list[JournalRecord]]:
+    for start in range(0, len(records), size):
+        yield records[start:start + size]
+
+
+def _send_batch(batch: list[JournalRecord], client: PortalClient, journal: PushJournal,
+                pool: ThreadPoolExecutor, run: _RunState) -> dict[str, PostOutcome]:
+    """Mark the batch ``sent`` in one commit, post it, and commit the outcomes it got in one more.
+
+    Returns the outcomes by journal id. A record without one (its POST never started, or the run
+    stopped on it) stays ``sent``. An unexpected error in a POST thread is raised after the
+    outcomes already known are committed.
+    """
+    journal.mark_sent_many(record.journal_id for record in batch)
+    futures: list[Future[PostOutcome | None]] = [pool.submit(_deliver, record, client, run) for record in batch]
+    outcomes: dict[str, PostOutcome] = {}
+    unexpected: BaseException | None = None
+    for record, future in zip(batch, futures, strict=True):
+        try:
+            outcome = future.result()
+        except Exception as exc:  # re-raised below, once the outcomes already known are committed
+            run.stop(f"unexpected error while sending {record.journal_id}")
+            unexpected = unexpected or exc
+            continue
+        if outcome is not None:
+            outcomes[record.journal_id] = outcome
+    journal.mark_outcomes(outcomes.items())
+    if unexpected is not None:
+        raise unexpected
+    for record in batch:
+        if record.journal_id in outcomes:
+            outcome = outcomes[record.journal_id]
+            log.info("push %s: %s after %d attempts", record.journal_id, outcome.status, outcome.attempts)
+    return outcomes
+
+
+def _deliver(record: JournalRecord, client: PortalClient, run: _RunState) -> PostOutcome | None:
+    """Resolve or post one record in a POST thread; None if the run stopped before it started."""
+    if run.halted:
+        return None
+    try:
+        outcome = _send_one(record, client)
+    except PortalError as exc:
+        # The record stays ``sent``: an earlier attempt may have been stored, so the next run must
+        # resolve it with its key, not send it as new.
+        run.stop(str(exc))
+        log.error("push stopped at %s: %s", record.journal_id, exc)
+        return None
+    run.count(outcome)
+    return outcome
 
 
 def _should_send(record: JournalRecord, retry_failed: bool, summary: PushSummary) -> bool:
@@ -238,20 +341,16 @@ def _should_send(record: JournalRecord, retry_failed: bool, summary: PushSummary
     return True
 
 
-def _send_one(record: JournalRecord, client: PortalClient, journal: PushJournal) -> PostOutcome:
+def _send_one(record: JournalRecord, client: PortalClient) -> PostOutcome:
+    """Post one record, already committed ``sent``; a record ``sent`` before this run is looked up
+    first when the portal ignores idempotency keys."""
     payload = record.payload or {}
     if record.status == "sent" and not client.honours_idempotency_keys:
         found = client.find_existing(record.laestab, payload)
         if found is not None:
             log.info("push %s: found on the portal after an interrupted run", record.journal_id)
-            outcome = PostOutcome("already_there", portal_id=found or None)
-            journal.mark_outcome(record.journal_id, outcome)
-            return outcome
-    journal.mark_sent(record.journal_id)
-    outcome = client.create_exclusion(record.laestab, payload, key=record.key, journal_id=record.journal_id)
-    journal.mark_outcome(record.journal_id, outcome)
-    log.info("push %s: %s after %d attempts", record.journal_id, outcome.status, outcome.attempts)
-    return outcome
+            return PostOutcome("already_there", portal_id=found or None)
+    return client.create_exclusion(record.laestab, payload, key=record.key, journal_id=record.journal_id)
 
 
 def _tally(summary: PushSummary, journal_id: str, outcome: PostOutcome) -> None:

@@ -114,3 +114,29 @@ def test_written_records_name_their_file(state_db):
         stored = journal.get(record.journal_id)
     assert stored.status == "written"
     assert stored.b2b_file == "exclusions-9402001-x.xml"
+
+
+def test_batch_transitions_are_recorded(state_db):
+    second = {**PAYLOAD, "start_date": "2024-03-11", "end_date": "2024-03-12"}
+    with PushJournal(state_db) as journal:
+        ids = [record.journal_id for record in journal.begin_many([PAYLOAD, second])]
+        journal.mark_sent_many(ids)
+        assert [journal.get(journal_id).status for journal_id in ids] == ["sent", "sent"]
+        journal.mark_outcomes([
+            (ids[0], PostOutcome("delivered", portal_id="EX-1", attempts=1)),
+            (ids[1], PostOutcome("failed", attempts=6, last_error="HTTP 503")),
+        ])
+    with PushJournal(state_db) as reopened:
+        delivered, failed = (reopened.get(journal_id) for journal_id in ids)
+    assert delivered.status == "delivered"
+    assert delivered.portal_id == "EX-1"
+    assert failed.status == "failed"
+    assert failed.last_error == "HTTP 503"
+
+
+def test_batch_with_unknown_id_marks_none(state_db):
+    with PushJournal(state_db) as journal:
+        record = journal.begin(PAYLOAD)
+        with pytest.raises(StateError, match="J-000000000000"):
+            journal.mark_sent_many([record.journal_id, "J-000000000000"])
+        assert journal.get(record.journal_id).status == "pending"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 
 import pytest
 import requests
@@ -284,3 +285,43 @@ def test_check_names_failed_part(mocked, clock, reply, part, hint):
     assert not result.ok
     assert result.failed_part == part
     assert hint in result.message
+
+
+def test_rate_limit_shared_across_threads(mocked):
+    mocked.post(POST_URL, status=201, json={"id": "EX-1"})
+    sleeps: list[float] = []
+    lock = threading.Lock()
+
+    def record_sleep(seconds: float) -> None:
+        with lock:
+            sleeps.append(seconds)
+
+    # The clock never moves, so each thread must wait for the slot its predecessors reserved.
+    client = PortalClient(URL, token=TOKEN, ca_bundle=None, sleep=record_sleep, clock=lambda: 1000.0,
+                          now=lambda: NOW, rate_limit_per_second=10)
+    threads = [threading.Thread(target=post, args=(client,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(mocked.calls) == 4
+    assert sorted(sleeps) == pytest.approx([0.1, 0.2, 0.3])
+
+
+def test_proxy_from_environment_applies(mocked, clock, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.school.test:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/school/ca.pem")
+    mocked.post(POST_URL, status=201, json={"id": "EX-1"})
+    post(make_client(clock))
+    sent = mocked.calls[0].request
+    assert sent.req_kwargs["proxies"]["https"] == "http://proxy.school.test:3128"
+    assert sent.req_kwargs["verify"] == "/etc/school/ca.pem"
+
+
+def test_no_proxy_host_goes_direct(mocked, clock, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.school.test:3128")
+    monkeypatch.setenv("NO_PROXY", "portal.test")
+    mocked.post(POST_URL, status=201, json={"id": "EX-1"})
+    post(make_client(clock))
+    assert "https" not in mocked.calls[0].request.req_kwargs["proxies"]

@@ -50,6 +50,19 @@ def start_worker(portal: ReferencePortal, state_db: Path, payloads_file: Path) -
     )
 
 
+def still_running_after_requests(portal: ReferencePortal, worker: subprocess.Popen, count: int) -> bool:
+    """Wait until the portal has replied to ``count`` more requests or the worker has exited.
+
+    Returns whether the worker is still running. Counting requests, not seconds, lands each kill
+    in the middle of a push however fast the push runs.
+    """
+    target = len(portal.requests) + count
+    give_up = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while worker.poll() is None and len(portal.requests) < target and time.monotonic() < give_up:
+        time.sleep(0.002)
+    return worker.poll() is None
+
+
 def test_killed_pushes_deliver_each_once(tmp_path):
     payloads = make_payloads(RECORDS)
     payloads_file = tmp_path / "payloads.json"
@@ -63,9 +76,7 @@ def test_killed_pushes_deliver_each_once(tmp_path):
         kills = 0
         for _ in range(KILLS):
             worker = start_worker(portal, state_db, payloads_file)
-            try:
-                worker.wait(timeout=rng.uniform(0.8, 2.0))
-            except subprocess.TimeoutExpired:
+            if still_running_after_requests(portal, worker, rng.randint(5, 60)):
                 worker.send_signal(signal.SIGKILL)
                 kills += 1
             worker.wait(timeout=10)
