@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from sync_agent.connectors.rawtable import LINE_COLUMN, RawTable
 from sync_agent.errors import InputRefused, MappingError
@@ -111,6 +114,9 @@ def read_delimited(
 
     if delimiter is None:
         delimiter = detect_delimiter(text, known)
+    plain = _read_plain(path, text, _check_delimiter(delimiter), known, encoding_used)
+    if plain is not None:
+        return plain
     source = _RowSource(path, text, _check_delimiter(delimiter))
     rows = iter(source)
 
@@ -146,6 +152,65 @@ def read_delimited(
         header_line=layout.line,
         rejects=collected.rejects,
     )
+
+
+# --- Plain exports -----------------------------------------------------------------------------
+
+
+def _read_plain(path: Path, text: str, delimiter: str, known: list[str], encoding_used: str) -> RawTable | None:
+    """Read an export with no quotes, title, blank, footer or repeated header rows with pyarrow.
+
+    Such an export (a scheduled MIS report saved as plain CSV) has one record per physical line,
+    so line numbers follow from row positions and Arrow's C parser can read it about ten times
+    faster than the ``csv`` module. Returns None for anything else, which the general reader
+    handles: quotes, lone CRs, blank lines, a header below line 1, rows of another width, empty
+    rows, footers, repeated headers, blank or repeated header names.
+    """
+    if '"' in text or not text.endswith("\n") or "\n\n" in text or "\n\r\n" in text:
+        return None
+    if "\r" in text and text.count("\r") != text.count("\r\n"):
+        return None
+    first_line = text[: text.index("\n")].rstrip("\r")
+    header = first_line.split(delimiter)
+    names = [clean_text(cell) for cell in header]
+    known_keys = {normalise_key(name) for name in known}
+    matches = sum(normalise_key(name) in known_keys for name in names)
+    if matches == 0 or 2 * matches < len(names) or "" in names or len(set(names)) != len(names):
+        return None
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pa_csv.ReadOptions(skip_rows=1, column_names=[f"c{i}" for i in range(len(names))]),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=False, double_quote=False,
+                                              newlines_in_values=False, ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(column_types={f"c{i}": pa.string() for i in range(len(names))},
+                                                  strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid:
+        return None  # a row of another width: a footer, a padded title, or a record to reject
+    cells = [table.column(i).to_numpy(zero_copy_only=False).astype(object) for i in range(len(names))]
+    if _has_structure_rows(cells, header):
+        return None
+    frame = pd.DataFrame({name: pd.Series(column, dtype=object) for name, column in zip(names, cells)})
+    frame[LINE_COLUMN] = np.arange(2, len(frame) + 2, dtype="int64")
+    _LOG.info("Read %s: encoding %s, %s-separated, header on line 1, %d records, plain export read with pyarrow",
+              path, encoding_used, _delimiter_name(delimiter), len(frame))
+    return RawTable(path=path, frame=frame, encoding=encoding_used, skipped={}, footer_count=None, header_line=1)
+
+
+def _has_structure_rows(cells: list[np.ndarray], header: list[str]) -> bool:
+    """Return True when a row is empty except in its first cell (a footer or an empty row) or repeats the header."""
+    if not cells or not len(cells[0]):
+        return False
+    rest_empty = np.ones(len(cells[0]), dtype=bool)
+    for column in cells[1:]:
+        rest_empty &= column == ""
+    if rest_empty.any():
+        return True
+    repeats = np.ones(len(cells[0]), dtype=bool)
+    for column, name in zip(cells, header):
+        repeats &= column == name
+    return bool(repeats.any())
 
 
 # --- Bytes and text ---------------------------------------------------------------------------

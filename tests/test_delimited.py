@@ -6,6 +6,7 @@ import csv
 import logging
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from builders import permanent, read_report, record, run_cli, write_config, write_portal_csv, write_sims_csv
@@ -687,3 +688,43 @@ def test_log_has_counts_not_values(tmp_path: Path, caplog) -> None:
     assert "D801999924001" not in caplog.text
     assert "Ashworth" not in caplog.text
 
+
+
+def test_plain_export_reads_same_as_general_reader(tmp_path, monkeypatch):
+    """A plain export read through pyarrow gives exactly the frame the general reader gives."""
+    import sync_agent.connectors.delimited as delimited
+
+    lines = [",".join(KNOWN_COLUMNS)] + [
+        f"D80199992400{n},Ashworth,NA,14/02/2012,Suspension,04/03/2024,AM,05/03/2024,PM,4,DB,,"
+        for n in range(1, 8)
+    ]
+    path = tmp_path / "plain.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+
+    fast = delimited.read_delimited(path, known_columns=KNOWN_COLUMNS)
+    monkeypatch.setattr(delimited, "_read_plain", lambda *args: None)
+    general = delimited.read_delimited(path, known_columns=KNOWN_COLUMNS)
+
+    pd.testing.assert_frame_equal(fast.frame, general.frame)
+    assert list(fast.frame["__line__"]) == list(range(2, 9))
+    assert fast.frame.loc[0, "Legal Forename"] == "NA"
+    assert fast.header_line == 1
+
+
+def test_plain_reader_leaves_structured_files(tmp_path):
+    """Files with quotes, titles, footers or short rows go to the general reader."""
+    from sync_agent.connectors.delimited import _read_plain
+
+    header = ",".join(KNOWN_COLUMNS)
+    record = "D801999924001,Ashworth,Milo,14/02/2012,Suspension,04/03/2024,AM,05/03/2024,PM,4,DB,,"
+    texts = {
+        "quoted": f'{header}\n"D801999924001",Ashworth,Milo,14/02/2012,Suspension,04/03/2024,AM,05/03/2024,PM,4,DB,,\n',
+        "title": f"Exclusions Report,,,,,,,,,,,,\n{header}\n{record}\n",
+        "footer": f"{header}\n{record}\nTotal records: 1,,,,,,,,,,,,\n",
+        "short row": f"{header}\n{record}\nD801999924001,Ashworth\n",
+        "blank line": f"{header}\n\n{record}\n",
+        "repeated header": f"{header}\n{record}\n{header}\n{record}\n",
+        "no final newline": f"{header}\n{record}",
+    }
+    for name, text in texts.items():
+        assert _read_plain(tmp_path / "x.csv", text, ",", KNOWN_COLUMNS, "utf-8") is None, name
