@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from sync_agent.config import AgentConfig
-from sync_agent.errors import InputRefused, SyncAgentError
+from sync_agent.errors import SyncAgentError
 from sync_agent.la_checkpoint import Checkpoint, write_checkpoint
 from sync_agent.la_checks import EXCLUDED_CODE, EXCLUSION_COLUMNS, MARK_COLUMNS, PRESENT_CODES
-from sync_agent.pipeline import LoadedInput, RunOutcome, build_calendar, expand_paths, run_reconcile
+from sync_agent.pipeline import LoadedInput, RunOutcome, run_reconcile
 from sync_agent.reports import write_report_set
 
 logger = logging.getLogger(__name__)
@@ -114,20 +114,13 @@ def pushable_records(outcome: RunOutcome) -> pd.DataFrame:
 
 
 def school_marks(config: AgentConfig, outcome: RunOutcome) -> pd.DataFrame | None:
-    """Return the school's ``E`` and present marks (``MARK_COLUMNS``), or None without attendance sources.
+    """Return the school's ``E`` and present marks (``MARK_COLUMNS``), or None without a usable register.
 
-    Uses ``outcome.marks`` when the pipeline's outcome has that attribute (None: no usable register).
-    Otherwise the attendance exports are read again here.
+    The marks are those the pipeline read for the register check (``outcome.marks``).
     """
-    if hasattr(outcome, "marks"):
-        marks = outcome.marks
-    elif any(source.kind == "attendance" for source in config.sources):
-        marks = _read_attendance(config)
-    else:
-        marks = None
-    if marks is None:
+    if outcome.marks is None:
         return None
-    return compact_marks(marks, outcome.result.period.from_, outcome.result.period.to)
+    return compact_marks(outcome.marks, outcome.result.period.from_, outcome.result.period.to)
 
 
 def compact_marks(marks: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
@@ -143,28 +136,3 @@ def compact_marks(marks: pd.DataFrame, first: dt.date, last: dt.date) -> pd.Data
         "code": codes[keep].astype("category"),
     })
     return frame[MARK_COLUMNS].reset_index(drop=True)
-
-
-def _read_attendance(config: AgentConfig) -> pd.DataFrame:
-    # NOTE: a stopgap until RunOutcome carries the marks the pipeline read, which doubles the cost
-    # of reading registers. Rejected marks are not reported from here; the school's report has them.
-    from sync_agent.mapping import load_mapping
-    from sync_agent.marks_reader import read_marks
-
-    calendar = build_calendar(config)
-    frames = []
-    for source in config.sources:
-        if source.kind != "attendance":
-            continue
-        mapping = load_mapping(source.mapping, config.base_dir)
-        for path in expand_paths(config, source.path):
-            try:
-                marks, _rejects, _read = read_marks(Path(path), mapping, calendar,
-                                                    defaults={"laestab": config.school.laestab})
-            except InputRefused as exc:
-                logger.warning("attendance export %s left out of the LA checks: %s", path, exc.reason)
-                continue
-            frames.append(marks)
-    if not frames:
-        return pd.DataFrame({column: pd.Series(dtype=object) for column in MARK_COLUMNS})
-    return pd.concat(frames, ignore_index=True)
