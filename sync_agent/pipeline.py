@@ -190,8 +190,8 @@ def _concat(inputs: list[LoadedInput]) -> pd.DataFrame:
 def split_outside_calendar(records: pd.DataFrame, calendar: SchoolCalendar) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Set aside records that start on a date the calendar does not cover, as rejects.
 
-    School-day counts need the calendar, so such a record cannot be compared; the reject names the
-    date and the calendar so the data manager can add the missing terms.
+    School-day counts need the calendar, so such a record cannot be compared. The reject names the
+    date and the calendar, so the data manager can add the missing terms.
     """
     starts = records["start_date"]
     outside = ((starts < pd.Timestamp(calendar.first_day)) | (starts > pd.Timestamp(calendar.last_day))).to_numpy()

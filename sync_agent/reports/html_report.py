@@ -55,14 +55,20 @@ def write_html(result: Result, path: Path) -> None:
         "rejects": result.rejects[:MAX_REJECTS_SHOWN],
         "rejects_total": len(result.rejects),
     }
-    template = _environment().get_template(TEMPLATE_NAME)
+    render_template(TEMPLATE_NAME, context, path)
+
+
+def render_template(name: str, context: dict, path: Path) -> None:
+    """Render the packaged template ``name`` with ``context`` into an owner-only file, streamed."""
+    template = html_environment().get_template(name)
     with open_private(path, "w", encoding="utf-8", newline="\n") as handle:
         for chunk in template.generate(**context):
             handle.write(chunk)
 
 
 @functools.cache
-def _environment() -> jinja2.Environment:
+def html_environment() -> jinja2.Environment:
+    """Return the Jinja environment of the HTML reports: autoescaping on, undefined names an error."""
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("sync_agent", "templates"),
         autoescape=True,

@@ -11,16 +11,14 @@ owner-only files, neutralised CSV cells, text-only XLSX cells and escaped HTML.
 from __future__ import annotations
 
 import csv
-import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import jinja2
 import xlsxwriter
 
 from sync_agent.la_result import LaOverview, SchoolSummary
 from sync_agent.reports.grouping import group_by_kind
-from sync_agent.reports.html_report import finding_details, kind_title
+from sync_agent.reports.html_report import html_environment, render_template
 from sync_agent.reports.rows import FINDING_COLUMNS, cell_text, finding_row
 from sync_agent.reports.safety import make_private_dir, neutralise_cell, open_private, write_private_bytes
 from sync_agent.reports.sheet_names import unique_sheet_name
@@ -106,26 +104,9 @@ def _write_html(overview: LaOverview, schools: list[SchoolSummary], path: Path) 
         "groups": [{"kind": kind, "severity": findings[0].severity, "findings": findings}
                    for kind, findings in groups.items()],
     }
-    template = _environment().get_template(TEMPLATE_NAME)
-    with open_private(path, "w", encoding="utf-8", newline="\n") as handle:
-        for chunk in template.generate(**context):
-            handle.write(chunk)
-
-
-@functools.cache
-def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("sync_agent", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["text"] = cell_text
-    environment.filters["kind_title"] = kind_title
-    environment.filters["details"] = finding_details
-    environment.filters["push_text"] = push_text
-    return environment
+    environment = html_environment()
+    environment.filters.setdefault("push_text", push_text)
+    render_template(TEMPLATE_NAME, context, path)
 
 
 def _write_xlsx(overview: LaOverview, schools: list[SchoolSummary], path: Path) -> None:
