@@ -4,7 +4,8 @@ The phases, each with its own progress:
 
 1. Read the LA portal export once and split it by LAESTAB.
 2. Run each school not already checkpointed on the executor (local processes or a Dask cluster).
-3. Read every school's checkpoint back and run the LA-wide checks.
+3. Take each school's checkpoint (read back from disk for a school resumed from an earlier run)
+   and run the LA-wide checks.
 4. When asked, push per school, one after another.
 
 The caller then writes ``la-overview.json``, ``.csv``, ``.html`` and ``.xlsx``. A school that fails
@@ -25,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from sync_agent.errors import EXIT_ACTION_NEEDED, EXIT_CANNOT_RUN, EXIT_OK, SyncAgentError
-from sync_agent.la_checkpoint import Checkpoint, checkpoint_dir, checkpoint_key, frame_digest, has_checkpoint, read_checkpoint
+from sync_agent.la_checkpoint import Checkpoint, checkpoint_dir, checkpoint_key, has_checkpoint, read_checkpoint
 from sync_agent.la_checks import EXCLUSION_COLUMNS, run_la_checks
 from sync_agent.la_config import LaConfig
 from sync_agent.la_executor import school_executor
@@ -113,10 +114,7 @@ def _la_paths(la: LaConfig, out_dir: Path) -> list[Path]:
 
 def _task(entry: SchoolEntry, portal: LaPortal | None, options: BulkImportOptions, now: dt.datetime) -> SchoolTask:
     own_portal = portal.slice_for(entry.laestab) if portal is not None else None
-    portal_hash = ""
-    if own_portal is not None:
-        records = own_portal.validated.records if own_portal.validated is not None else None
-        portal_hash = f"{own_portal.summary.status}|{frame_digest(records)}"
+    portal_hash = portal.digest_for(entry.laestab) if portal is not None else ""
     key = checkpoint_key(entry.config.model_dump_json(), entry.files, portal_hash, as_of=options.as_of.isoformat(),
                          academic_year=options.academic_year)
     return SchoolTask(laestab=entry.laestab, config=entry.config, portal=own_portal, as_of=options.as_of,
@@ -150,6 +148,9 @@ def _read_checkpoints(tasks: dict[str, SchoolTask], runs: dict[str, SchoolRun]) 
     checkpoints = {}
     for laestab, task in tasks.items():
         if laestab in runs and not runs[laestab].ok:
+            continue
+        if laestab in runs and runs[laestab].checkpoint is not None:
+            checkpoints[laestab] = runs[laestab].checkpoint
             continue
         checkpoint = read_checkpoint(task.checkpoint_dir, task.key)
         if checkpoint is None:

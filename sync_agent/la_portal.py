@@ -9,8 +9,10 @@ compares against it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from sync_agent.codelists import reason_codes
@@ -32,16 +34,39 @@ class LaPortal:
     summary: InputSummary
     records: pd.DataFrame | None
     rejects: pd.DataFrame
+    # Row positions per LAESTAB and one hash per row, worked out once for the whole export: a
+    # few hundred schools each filtering and hashing the export would cost seconds.
+    _rows: dict[str, np.ndarray] = field(init=False, repr=False, default_factory=dict)
+    _row_hashes: np.ndarray | None = field(init=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.records is None:
+            return
+        self.records = self.records.reset_index(drop=True)
+        self._rows = {str(key): rows for key, rows in self.records.groupby("laestab", sort=False).indices.items()}
+        text = self.records.astype(str) if len(self.records) else self.records
+        self._row_hashes = pd.util.hash_pandas_object(text, index=False).to_numpy()
 
     def slice_for(self, laestab: str) -> LoadedInput:
         """Return the school's share of the export as the pipeline's portal input."""
         summary = self.summary.model_copy(update={"rejects": 0, "skipped_rows": {}})
         if self.records is None:
             return LoadedInput(summary)
-        own = self.records[self.records["laestab"] == laestab].reset_index(drop=True)
+        own = self.records.take(self._own_rows(laestab)).reset_index(drop=True)
         summary.records = len(own)
         validated = ValidatedRecords(file=self.summary.path, records=own, rejects=empty_rejects(), read=len(own))
         return LoadedInput(summary, validated)
+
+    def digest_for(self, laestab: str) -> str:
+        """Return a SHA-256 over the school's status and records in the export, for its checkpoint key."""
+        digest = hashlib.sha256(f"{self.summary.status}|".encode("utf-8"))
+        if self.records is not None:
+            digest.update("|".join(map(str, self.records.columns)).encode("utf-8"))
+            digest.update(self._row_hashes[self._own_rows(laestab)].tobytes())
+        return digest.hexdigest()
+
+    def _own_rows(self, laestab: str) -> np.ndarray:
+        return self._rows.get(laestab, np.empty(0, dtype=np.intp))
 
 
 def read_la_portal(la: LaConfig) -> LaPortal | None:

@@ -103,17 +103,24 @@ def pair_records(
     ``keys`` are the frames' ``record_keys``, when the caller has them already.
     """
     mis_keyed, portal_keyed = keys if keys is not None else record_keys([mis, portal])
+    rounds = [
+        ("exact", lambda m, p: _pair_exact(m, p, ["key", "category"])),
+        ("exact", lambda m, p: _pair_exact(m, p, ["key"])),
+        ("near_start", lambda m, p: _pair_near_start(m, p, calendar)),
+        ("changed_upn", lambda m, p: _pair_changed_upn(mis, portal, m, p)),
+    ]
     pairs: list[pd.DataFrame] = []
-
-    pairs.append(_pair_exact(mis_keyed, portal_keyed, ["key", "category"]).assign(round="exact"))
-    left_m, left_p = _unpaired(mis_keyed, pairs, "mis_row"), _unpaired(portal_keyed, pairs, "portal_row")
-    pairs.append(_pair_exact(left_m, left_p, ["key"]).assign(round="exact"))
-
-    left_m, left_p = _unpaired(mis_keyed, pairs, "mis_row"), _unpaired(portal_keyed, pairs, "portal_row")
-    pairs.append(_pair_near_start(left_m, left_p, calendar).assign(round="near_start"))
-
-    left_m, left_p = _unpaired(mis_keyed, pairs, "mis_row"), _unpaired(portal_keyed, pairs, "portal_row")
-    pairs.append(_pair_changed_upn(mis, portal, left_m, left_p).assign(round="changed_upn"))
+    left_m, left_p = mis_keyed, portal_keyed
+    for name, pair in rounds:
+        # Once either side is used up no later round can pair anything, and a school whose records
+        # all pair in the first round is the usual case.
+        if left_m.empty or left_p.empty:
+            break
+        pairs.append(pair(left_m, left_p).assign(round=name))
+        left_m, left_p = _unpaired(mis_keyed, pairs, "mis_row"), _unpaired(portal_keyed, pairs, "portal_row")
+    if not pairs:
+        return pd.DataFrame({"mis_row": pd.Series(dtype="int64"), "portal_row": pd.Series(dtype="int64"),
+                             "round": pd.Series(dtype=object)})
     return pd.concat(pairs, ignore_index=True)
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from sync_agent.findings import KINDS, finding_id, severity_of
 from sync_agent.mapper import EXTRA_PREFIX
 from sync_agent.matching import SchoolDayCounter, pair_records, record_keys
+from sync_agent.register_frames import pupil_label
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +76,6 @@ def shown_values(frame: pd.DataFrame, field: str) -> pd.Series:
     return _text(frame[_FIELD_COLUMNS.get(field, field)])
 
 
-def pupil_names(frame: pd.DataFrame) -> pd.Series:
-    """Return "Surname, Forename" per record, or the one name present, with each name's text unaltered."""
-    surname = frame["surname"].fillna("").astype(str)
-    forename = frame["forename"].fillna("").astype(str)
-    both = (surname != "") & (forename != "")
-    return (surname + ", " + forename).where(both, surname + forename)
-
-
 def _extras(frame: pd.DataFrame) -> list[dict[str, str]]:
     columns = [c for c in frame.columns if c.startswith(EXTRA_PREFIX)]
     if not columns:
@@ -100,20 +93,21 @@ def _describe(frame: pd.DataFrame) -> pd.Series:
 
 
 def _base(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    count = len(frame)
     return pd.DataFrame(
         {
-            "kind": kind,
+            "kind": np.full(count, kind, dtype=object),
             "laestab": frame["laestab"].to_numpy(),
             "upn": frame["upn"].to_numpy(),
-            "pupil": pupil_names(frame).to_numpy(),
+            "pupil": pupil_label(frame),
             "category": frame["category"].to_numpy(),
             "start_date": frame["start_date"].to_numpy(),
-            "field": None,
-            "mis_value": None,
-            "portal_value": None,
-            "age_school_days": pd.array([pd.NA] * len(frame), dtype="Int64"),
-            "message": "",
-            "extra": [{}] * len(frame),
+            "field": np.full(count, None, dtype=object),
+            "mis_value": np.full(count, None, dtype=object),
+            "portal_value": np.full(count, None, dtype=object),
+            "age_school_days": pd.arrays.IntegerArray(np.zeros(count, dtype=np.int64), np.ones(count, dtype=bool)),
+            "message": np.full(count, "", dtype=object),
+            "extra": [{} for _ in range(count)],
         }
     )
 
@@ -127,6 +121,9 @@ def split_duplicates(
     records, their keys (renumbered) and the duplicate findings.
     """
     repeated = keyed.duplicated(["key", "category"], keep="first").to_numpy()
+    if not repeated.any():
+        keyed = keyed.reset_index(drop=True).assign(row=np.arange(len(keyed)))
+        return frame.reset_index(drop=True), keyed, _base(frame.iloc[0:0], "duplicate_record").assign(id_field=side)
     copies = frame[repeated]
     findings = _base(copies, "duplicate_record")
     # The side goes into the id (not the shown field), so a record duplicated in both sources
@@ -207,6 +204,8 @@ def missing_on_portal(mis: pd.DataFrame, as_of: dt.date, calendar: SchoolDayCoun
     """Findings for MIS records the portal lacks, each with its age in school days on ``as_of``."""
     pushable = mis[mis["status"] != "withdrawn"]
     findings = _base(pushable, "missing_on_portal")
+    if pushable.empty:
+        return findings
     starts = pushable["start_date"].to_numpy(dtype="datetime64[D]")
     # Past the calendar's last day (a summer holiday beyond the last term in the file) no school
     # day can pass, so the count stops at the day after the last day the calendar covers.
@@ -240,6 +239,8 @@ def _without_rejected_mis_rows(portal: pd.DataFrame, rejected: pd.DataFrame | No
 
 def missing_in_mis(portal: pd.DataFrame) -> pd.DataFrame:
     findings = _base(portal, "missing_in_mis")
+    if portal.empty:
+        return findings
     findings["message"] = (
         _describe(portal).to_numpy() + " is on the LA portal (portal id "
         + portal["portal_id"].fillna("").astype(str).to_numpy() + ") but not in the MIS"
@@ -252,6 +253,9 @@ def temporary_upns(mis: pd.DataFrame, portal: pd.DataFrame | None) -> pd.DataFra
     frames = [mis[mis["upn_temporary"].fillna(False).astype(bool).to_numpy()]]
     if portal is not None:
         frames.append(portal[portal["upn_temporary"].fillna(False).astype(bool).to_numpy()])
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
+        return _base(mis.iloc[0:0], "temporary_upn")
     records = pd.concat(frames, ignore_index=True).drop_duplicates(["laestab", "upn", "category", "start_date"])
     findings = _base(records, "temporary_upn")
     findings["message"] = (

@@ -61,13 +61,14 @@ def check_register(
     from sync_agent.thresholds import threshold_findings
 
     exclusions = _in_calendar(exclusions, calendar)
-    parts = [threshold_findings(exclusions, calendar, as_of), late_notifications(exclusions, calendar)]
+    spans = exclusion_spans(exclusions, calendar)
+    parts = [threshold_findings(exclusions, calendar, as_of, spans), late_notifications(exclusions, calendar)]
     if pupils is not None:
         parts += [removed_from_roll_early(exclusions, pupils, calendar), pupil_details_findings(exclusions, pupils)]
     if marks is not None:
-        parts.append(register_findings(exclusions, marks, pupils, calendar, as_of))
+        parts.append(register_findings(exclusions, marks, pupils, calendar, as_of, spans))
     else:
-        parts.append(sessions_vs_dates(exclusions, calendar))
+        parts.append(sessions_vs_dates(exclusions, calendar, spans))
     parts = [part for part in parts if len(part)]
     if not parts:
         return empty_findings()
@@ -159,10 +160,13 @@ class _PupilKeys:
 
 def register_findings(
     exclusions: pd.DataFrame, marks: pd.DataFrame, pupils: pd.DataFrame | None, calendar: SchoolCalendar,
-    as_of: dt.date,
+    as_of: dt.date, spans: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Compare covered sessions with the marks; return register findings and count mismatches."""
-    spans = exclusion_spans(exclusions, calendar)
+    """Compare covered sessions with the marks; return register findings and count mismatches.
+
+    ``spans`` are the records' ``exclusion_spans``, when the caller has them already.
+    """
+    spans = exclusion_spans(exclusions, calendar) if spans is None else spans
     parts = [sessions_vs_dates(exclusions, calendar, spans)]
     if marks.empty:
         return pd.concat(parts, ignore_index=True)

@@ -11,8 +11,7 @@ REGISTER_FINDING_COLUMNS = [
 ]
 
 
-def empty_findings() -> pd.DataFrame:
-    """Return a findings frame with no rows."""
+def _empty_template() -> pd.DataFrame:
     frame = pd.DataFrame({column: pd.Series(dtype=object) for column in REGISTER_FINDING_COLUMNS})
     frame["start_date"] = pd.Series(dtype="datetime64[s]")
     frame["due_date"] = pd.Series(dtype="datetime64[s]")
@@ -20,14 +19,29 @@ def empty_findings() -> pd.DataFrame:
     return frame
 
 
+_EMPTY = _empty_template()
+
+
+def empty_findings() -> pd.DataFrame:
+    """Return a findings frame with no rows."""
+    # Copied from one prepared frame: most rules find nothing, and building the frame afresh each
+    # time cost more than the rules themselves.
+    return _EMPTY.copy()
+
+
 def pupil_label(records: pd.DataFrame) -> np.ndarray:
-    """Return "Surname, Forename" per record (the one name present, or "" without names)."""
+    """Return "Surname, Forename" per record (the one name present, or "" without names).
+
+    Each name's text is kept as it is. A plain loop: the frames are a school's few records, where
+    a chain of column operations costs more than the loop.
+    """
     if "surname" not in records or "forename" not in records:
         return np.full(len(records), "", dtype=object)
-    surname = records["surname"].fillna("").astype(str)
-    forename = records["forename"].fillna("").astype(str)
-    both = (surname != "") & (forename != "")
-    return (surname + ", " + forename).where(both, surname + forename).to_numpy(dtype=object)
+    surnames = records["surname"].to_numpy(dtype=object, na_value="")
+    forenames = records["forename"].to_numpy(dtype=object, na_value="")
+    labels = [f"{surname}, {forename}" if surname and forename else f"{surname}{forename}"
+              for surname, forename in zip(surnames, forenames)]
+    return np.array(labels, dtype=object) if labels else np.empty(0, dtype=object)
 
 
 def finding_rows(records: pd.DataFrame, kind: str, **columns) -> pd.DataFrame:

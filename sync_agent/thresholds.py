@@ -25,21 +25,26 @@ TERM_REVIEW_DAYS = 15
 BOARD_MEETING_SCHOOL_DAYS = 15
 
 
-def threshold_findings(exclusions: pd.DataFrame, calendar: SchoolCalendar, as_of: dt.date) -> pd.DataFrame:
-    """Return the yearly-limit and board-review findings for validated exclusion records."""
+def threshold_findings(exclusions: pd.DataFrame, calendar: SchoolCalendar, as_of: dt.date,
+                       spans: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Return the yearly-limit and board-review findings for validated exclusion records.
+
+    ``spans`` are the records' ``register.exclusion_spans``, when the caller has them already.
+    """
     if exclusions.empty:
         return empty_findings()
-    halves = suspension_half_days(exclusions, calendar)
+    halves = suspension_half_days(exclusions, calendar, spans)
     parts = [_year_limit(halves, calendar), _term_reviews(halves, calendar), permanent_reviews(exclusions, calendar)]
     parts = [part for part in parts if len(part)]
     return pd.concat(parts, ignore_index=True) if parts else empty_findings()
 
 
-def suspension_half_days(exclusions: pd.DataFrame, calendar: SchoolCalendar) -> pd.DataFrame:
+def suspension_half_days(exclusions: pd.DataFrame, calendar: SchoolCalendar,
+                         spans: pd.DataFrame | None = None) -> pd.DataFrame:
     """Return one row per half day of suspension: ``row`` (the record), ``day`` (datetime64[D])."""
     from sync_agent.register import exclusion_spans
 
-    spans = exclusion_spans(exclusions, calendar)
+    spans = exclusion_spans(exclusions, calendar) if spans is None else spans
     suspensions = spans[(spans["end"] >= spans["start"])]
     suspensions = suspensions[exclusions["category"].iloc[suspensions["row"]].eq("suspension").to_numpy()]
     count = (suspensions["end"] - suspensions["start"] + 1).to_numpy()
@@ -72,6 +77,11 @@ def _offsets(count: np.ndarray) -> np.ndarray:
 
 def _passing(halves: pd.DataFrame, group: list[str], limit_days: int) -> pd.DataFrame:
     """Return, per group over ``limit_days``, its total and the day the running total passed it."""
+    # Every group is one pupil's or part of one, so when no pupil has more half days than the
+    # limit allows no group can pass it; that is most schools, and this costs far less than grouping.
+    _, pupils = np.unique(halves["upn"].to_numpy(dtype=object), return_inverse=True)
+    if not len(halves) or np.bincount(pupils).max() <= 2 * limit_days:
+        return halves.iloc[0:0]
     running = halves.groupby(group, sort=False).cumcount() + 1
     over = halves[running > 2 * limit_days]
     if over.empty:
