@@ -23,15 +23,6 @@ from pathlib import Path
 import psutil
 
 HERE = Path(__file__).resolve().parent
-# The command registered by hand, so the benchmark runs whether or not the CLI lists it yet.
-RUNNER = (
-    "import sys\n"
-    "from sync_agent.cli import cli, main\n"
-    "from sync_agent.cli.bulk_import import bulk_import\n"
-    "if 'bulk-import' not in cli.commands:\n"
-    "    cli.add_command(bulk_import)\n"
-    "sys.exit(main(sys.argv[1:]))\n"
-)
 MIB = 1024 * 1024
 
 
@@ -59,7 +50,7 @@ def measure(command: list[str], worker_pids: set[int] | None = None) -> dict:
 
 
 def bulk_command(data: Path, out: Path, extra: list[str]) -> list[str]:
-    return [sys.executable, "-c", RUNNER, "-q", "bulk-import", str(data), "--as-of", "2025-07-23", "--out", str(out),
+    return [sys.executable, "-m", "sync_agent", "-q", "bulk-import", str(data), "--as-of", "2025-07-23", "--out", str(out),
             *extra]
 
 

@@ -8,7 +8,10 @@ mapping. The portal export contains about 97% of the records; the rest are missi
 pupils are suspended at two neighbouring schools, some over overlapping dates and some for more
 than 45 days in all, so the LA-wide checks have work to do. With ``--marks`` every school also
 gets a register export (``attendance.csv``, ``sims-attendance-csv``): every pupil on every school
-session of the year, ``E`` on the sessions a suspension or permanent exclusion covers.
+session of the year, ``E`` on the sessions a suspension or permanent exclusion covers. The 40 pupils
+suspended at a second school are dual registered there, so they are on both registers and marked
+present at one school on sessions the other marks ``E``: the dual-registration check has conflicts
+to find.
 
     python benchmarks/generate_la.py --out benchmarks/data/la [--marks]
 """
@@ -191,9 +194,16 @@ def write_portal(out: Path, rng: random.Random, plans: list[list[dict]]) -> int:
 
 
 def write_marks(out: Path, days: list[dt.date], records: list[dict], pupils: int) -> int:
-    """Write every pupil's mark on every school session, ``E`` where an exclusion covers it."""
+    """Write every pupil's mark on every school session, ``E`` where an exclusion covers it.
+
+    The register lists the school's own pupils and the pupils of other schools it suspended, who
+    are dual registered here.
+    """
     laestab = records[0]["laestab"]
-    upns = np.array([make_upn(laestab, serial) for serial in range(pupils)], dtype=object)
+    own = [make_upn(laestab, serial) for serial in range(pupils)]
+    guests = sorted({r["upn"] for r in records} - set(own))
+    upns = np.array(own + guests, dtype=object)
+    pupils = len(upns)
     sessions = 2 * len(days)
     codes = np.tile(np.array(["/", "\\"], dtype=object), (pupils, len(days)))
     row_of = {upn: row for row, upn in enumerate(upns)}

@@ -45,7 +45,7 @@ CHECKPOINT_FORMAT = "2"
 
 @dataclass
 class Checkpoint:
-    """What a finished school left for the LA-wide steps.
+    """The files a finished school leaves for the LA-wide steps.
 
     ``marks`` (``MARK_COLUMNS`` of ``la_checks``, None without a register) is written but never
     read back here; ``sync_agent.la_marks`` reads the marks it needs from the files.

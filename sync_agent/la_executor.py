@@ -3,19 +3,23 @@
 Both are ``concurrent.futures`` executors, so the import submits and collects schools the same way
 on either. Local workers are forked from a ``forkserver`` process that imported the pipeline once,
 where the platform has one (elsewhere they are spawned): a child forked straight from the parent,
-which has started pyarrow's or the progress bar's threads, can deadlock.
+which has started pyarrow's or the progress bar's threads, can deadlock. Such a worker starts with
+no logging set up, so each sends its log records over a queue to the parent, whose handlers (with
+their pupil-data filter) write them to the console and the log file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import logging.handlers
 import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 
 from sync_agent.errors import ConfigError
+from sync_agent.logsetup import PROJECT_LOGGER, project_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +40,14 @@ def school_executor(workers: int | None, scheduler: str | None) -> Iterator[Exec
     if scheduler is None:
         count = workers or default_workers()
         logger.info("running schools on %d local worker process(es)", count)
-        with ProcessPoolExecutor(max_workers=count, mp_context=_worker_context()) as pool:
+        context = _worker_context()
+        with _forwarded_logs(context) as (queue, level), \
+                ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_send_logs_to,
+                                    initargs=(queue, level)) as pool:
             yield pool
         return
+    # NOTE: Dask workers log to their own process's handlers (the worker's console or log), not
+    # to this command's log file.
     with _dask_client(scheduler) as client:
         logger.info("running schools on the Dask cluster at %s", scheduler)
         executor = client.get_executor()
@@ -55,6 +64,30 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     # Importing the pipeline takes seconds; the server does it once for every worker it forks.
     context.set_forkserver_preload(["sync_agent.la_school"])
     return context
+
+
+@contextlib.contextmanager
+def _forwarded_logs(context: multiprocessing.context.BaseContext) -> Iterator[tuple[object, int]]:
+    """Yield a queue for the workers' log records and the level they log at; the parent emits them.
+
+    The listener stops after the pool has shut down, so it emits every record the workers sent.
+    """
+    queue = context.Queue()
+    listener = logging.handlers.QueueListener(queue, *project_handlers(), respect_handler_level=True)
+    listener.start()
+    try:
+        yield queue, logging.getLogger(PROJECT_LOGGER).getEffectiveLevel()
+    finally:
+        listener.stop()
+        queue.close()
+
+
+def _send_logs_to(queue: object, level: int) -> None:
+    """Send this worker's project log records to the parent over ``queue`` (run in each worker)."""
+    project = logging.getLogger(PROJECT_LOGGER)
+    project.handlers[:] = [logging.handlers.QueueHandler(queue)]
+    project.setLevel(level)
+    project.propagate = False
 
 
 @contextlib.contextmanager

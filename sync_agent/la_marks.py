@@ -3,7 +3,7 @@
 An LA's year of marks is some 23 million rows, most of them present marks of pupils on one
 school's register only. A conflict needs a pupil marked ``E`` somewhere and on the registers of
 two schools. Each checkpoint lists its register's pupils in a small file, so those pupils are found
-without opening the marks; then only the marks files of schools with such a pupil are read, with
+without opening the marks. Then only the marks files of schools with such a pupil are read, with
 the filter on UPN pushed down into the Parquet read.
 """
 

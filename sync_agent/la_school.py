@@ -51,8 +51,8 @@ class SchoolTask:
 class SchoolRun:
     """The outcome of one school; ``reason`` is why it failed, when it did.
 
-    ``checkpoint`` is what was just written to disk, without the marks, handed back so the parent
-    need not read a few hundred small files back; a school resumed from an earlier import has none.
+    ``checkpoint`` is the checkpoint just written, without its marks. It travels back with the
+    result, so the parent need not read a few hundred small files back. It is None when the run failed.
     """
 
     laestab: str

@@ -13,7 +13,7 @@ _EMPTY = pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS})
 
 def empty_rejects() -> pd.DataFrame:
     # A copy of one prepared frame: building a frame column by column costs a millisecond, and a
-    # school's run asks for dozens of empty frames.
+    # school's run needs dozens of empty frames.
     return _EMPTY.copy()
 
 

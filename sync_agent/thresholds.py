@@ -77,8 +77,8 @@ def _offsets(count: np.ndarray) -> np.ndarray:
 
 def _passing(halves: pd.DataFrame, group: list[str], limit_days: int) -> pd.DataFrame:
     """Return, per group over ``limit_days``, its total and the day the running total passed it."""
-    # Every group is one pupil's or part of one, so when no pupil has more half days than the
-    # limit allows no group can pass it; that is most schools, and this costs far less than grouping.
+    # Every group is one pupil's or part of one. So when no pupil has more half days than the limit
+    # allows, no group can pass it. That is most schools, and counting costs far less than grouping.
     _, pupils = np.unique(halves["upn"].to_numpy(dtype=object), return_inverse=True)
     if not len(halves) or np.bincount(pupils).max() <= 2 * limit_days:
         return halves.iloc[0:0]

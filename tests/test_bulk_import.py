@@ -7,6 +7,7 @@ import datetime as dt
 import importlib.util
 import json
 import logging
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -19,7 +20,9 @@ from sync_agent.cli import cli, main
 from sync_agent.cli.bulk_import import bulk_import
 from sync_agent.errors import ConfigError
 from sync_agent.la_config import load_la_config, school_config
+from sync_agent.la_executor import school_executor
 from sync_agent.la_progress import PhaseProgress
+from sync_agent.logsetup import PupilDataFilter
 
 SAMPLE_LA = Path(__file__).resolve().parents[1] / "sample_data" / "la"
 AS_OF = dt.date(2025, 7, 23)
@@ -117,6 +120,40 @@ def test_sample_la_school_lines(sample_run):
         assert school["status"] == planted["status"]
         assert school["missing_on_portal"] == planted["missing_on_portal"]
         assert school["name"] == planted["name"]
+
+
+def test_worker_log_lines_reach_log_file(la_dir, tmp_path):
+    code = main(["bulk-import", str(la_dir), "--as-of", AS_OF.isoformat(), "--out", str(tmp_path / "out"),
+                 "--workers", "2"])
+    log = (la_dir / "logs" / "sync-agent.log").read_text(encoding="utf-8")
+
+    assert code == expected()["exit_code"]
+    # Lines logged inside the worker processes reach the command's log file.
+    for laestab in ("9402001", "9402002", "9402003"):
+        assert re.search(rf"{laestab}/\S+: \d+ records accepted", log), laestab
+
+
+def log_pupil_warning(upn: str) -> None:
+    """Log a warning naming a pupil, as a worker would (module level, so a worker can unpickle it)."""
+    logging.getLogger("sync_agent.la_school").warning("pupil %s has marks at school 9402001", upn)
+
+
+def test_worker_log_records_redacted_in_parent():
+    received: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = received.append
+    handler.addFilter(PupilDataFilter())
+    project = logging.getLogger("sync_agent")
+    project.addHandler(handler)
+    try:
+        with school_executor(1, None) as pool:
+            pool.submit(log_pupil_warning, "A123456789012").result()
+    finally:
+        project.removeHandler(handler)
+
+    messages = [record.getMessage() for record in received]
+    assert "pupil [UPN] has marks at school 9402001" in messages
+    assert not any("A123456789012" in message for message in messages)
 
 
 def test_sample_la_broken_school_reason(sample_run):
