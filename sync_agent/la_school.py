@@ -108,12 +108,13 @@ def exclusion_frame(mis: pd.DataFrame) -> pd.DataFrame:
 
 def pushable_records(outcome: RunOutcome) -> pd.DataFrame:
     """Return the MIS records behind open ``missing_on_portal`` findings: what a push would send."""
-    wanted = {(f.laestab, f.upn, f.category, pd.Timestamp(f.start_date))
+    wanted = {(f.laestab, f.upn, f.category, pd.Timestamp(f.start_date), f.start_session)
               for f in outcome.result.findings if f.kind == "missing_on_portal" and f.status == "open"}
     mis = outcome.mis.reindex(columns=PUSH_COLUMNS)
     if not wanted or mis.empty:
         return mis.iloc[0:0].astype({"sessions": "float64"})
-    keys = zip(mis["laestab"], mis["upn"], mis["category"], pd.to_datetime(mis["start_date"]))
+    sessions = mis["start_session"].astype(object).where(mis["start_session"].notna(), None)
+    keys = zip(mis["laestab"], mis["upn"], mis["category"], pd.to_datetime(mis["start_date"]), sessions)
     chosen = mis[[key in wanted for key in keys]].copy()
     chosen["sessions"] = pd.to_numeric(chosen["sessions"], errors="coerce").astype("float64")
     for column in ("date_of_birth", "start_date", "end_date"):

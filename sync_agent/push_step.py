@@ -57,8 +57,10 @@ def wire_payload(record: dict[str, Any]) -> dict[str, Any]:
 
 def push_candidates(outcome: RunOutcome) -> list[dict[str, Any]]:
     """Return the wire payloads of the MIS records behind open ``missing_on_portal`` findings."""
+    # The start session is part of the key: a pupil's morning exclusion may be on the portal while
+    # the afternoon one of the same day is missing, and only the missing one may be sent.
     wanted = {
-        (f.laestab, f.upn, f.category, f.start_date)
+        (f.laestab, f.upn, f.category, f.start_date, f.start_session)
         for f in outcome.result.findings
         if f.kind == "missing_on_portal" and f.status == "open"
     }
@@ -67,7 +69,8 @@ def push_candidates(outcome: RunOutcome) -> list[dict[str, Any]]:
     payloads = []
     seen = set()
     for record in outcome.mis.to_dict("records"):
-        key = (record["laestab"], record["upn"], record["category"], pd.Timestamp(record["start_date"]).date())
+        session = record["start_session"] if isinstance(record["start_session"], str) else None
+        key = (record["laestab"], record["upn"], record["category"], pd.Timestamp(record["start_date"]).date(), session)
         if key in wanted and key not in seen:
             seen.add(key)
             payloads.append(wire_payload(record))

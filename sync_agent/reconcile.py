@@ -22,8 +22,8 @@ from sync_agent.register_frames import pupil_label
 logger = logging.getLogger(__name__)
 
 FINDING_COLUMNS = [
-    "kind", "laestab", "upn", "pupil", "category", "start_date", "field", "mis_value", "portal_value",
-    "age_school_days", "message", "extra",
+    "kind", "laestab", "upn", "pupil", "category", "start_date", "start_session", "field", "mis_value",
+    "portal_value", "age_school_days", "message", "extra",
 ]
 _FIELD_WORDS = {"reasons": "reasons beyond the main reason differ: the reasons are", "main_reason": "main reason is",
                "upn": "UPN is"}
@@ -102,6 +102,7 @@ def _base(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
             "pupil": pupil_label(frame),
             "category": frame["category"].to_numpy(),
             "start_date": frame["start_date"].to_numpy(),
+            "start_session": frame["start_session"].to_numpy(dtype=object),
             "field": np.full(count, None, dtype=object),
             "mis_value": np.full(count, None, dtype=object),
             "portal_value": np.full(count, None, dtype=object),
@@ -290,9 +291,12 @@ def reconcile_findings(data: ReconcileInput) -> pd.DataFrame:
 
 
 def finalise(findings: pd.DataFrame) -> pd.DataFrame:
-    """Add severity, action and id; sort by kind, school, pupil and date; drop repeated ids."""
+    """Add severity, action and id; sort by kind, school, pupil and date; drop repeated findings.
+
+    ``start_session``, when present, orders a pupil's findings of one day and keeps their ids apart.
+    """
     if findings.empty:
-        return findings.assign(severity=[], action=[], id=[])
+        return findings.drop(columns="id_field", errors="ignore").assign(severity=[], action=[], id=[])
     findings = findings.copy()
     findings["severity"] = [severity_of(k, f) for k, f in zip(findings["kind"], findings["field"])]
     findings["action"] = findings["kind"].map({k: v.action for k, v in KINDS.items()})
@@ -302,6 +306,7 @@ def finalise(findings: pd.DataFrame) -> pd.DataFrame:
         id_fields = findings["id_field"].where(findings["id_field"].notna(), findings["field"])
         findings = findings.drop(columns="id_field")
     id_fields = id_fields.astype(object).where(id_fields.notna(), None)
+    findings["_start"], findings["_id_field"] = starts.to_numpy(), id_fields.to_numpy()
     findings["id"] = [
         finding_id(k, la, upn, cat, start or None, field)
         for k, la, upn, cat, start, field in zip(
@@ -310,5 +315,28 @@ def finalise(findings: pd.DataFrame) -> pd.DataFrame:
     ]
     order = {name: position for position, name in enumerate(KINDS)}
     findings["_order"] = findings["kind"].map(order)
-    findings = findings.sort_values(["_order", "laestab", "upn", "start_date", "field"], kind="stable", na_position="first")
-    return findings.drop(columns="_order").drop_duplicates("id").reset_index(drop=True)
+    sessions = findings["start_session"] if "start_session" in findings else pd.Series(None, index=findings.index)
+    findings["_session"] = sessions.astype(object).where(sessions.notna(), "").astype(str)
+    findings = findings.sort_values(["_order", "laestab", "upn", "start_date", "_session", "field"], kind="stable",
+                                    na_position="first")
+    findings = _distinct_ids(findings.drop_duplicates(["id", "_session"]))
+    return findings.drop(columns=["_order", "_session", "_start", "_id_field"]).reset_index(drop=True)
+
+
+def _distinct_ids(findings: pd.DataFrame) -> pd.DataFrame:
+    """Give a finding whose id repeats an earlier one's, for another start session, an id with its session.
+
+    The id leaves out the start session, so a pupil's morning and afternoon exclusions on one day
+    would share one. The first (the morning) keeps the usual id, and only a clash changes an id.
+    Findings that still share an id after that are the same fact found twice, and one is kept.
+    """
+    clash = findings.duplicated("id", keep="first").to_numpy()
+    if clash.any():
+        rows = findings[clash]
+        findings.loc[clash, "id"] = [
+            finding_id(kind, laestab, upn, category, f"{start or ''} {session}".strip(), field)
+            for kind, laestab, upn, category, start, session, field in zip(
+                rows["kind"], rows["laestab"], rows["upn"], rows["category"], rows["_start"], rows["_session"],
+                rows["_id_field"])
+        ]
+    return findings.drop_duplicates("id")

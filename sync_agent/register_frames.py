@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 REGISTER_FINDING_COLUMNS = [
-    "kind", "laestab", "upn", "pupil", "category", "start_date", "field", "mis_value", "portal_value",
-    "expected", "actual", "sessions", "due_date", "age_school_days", "message", "extra",
+    "kind", "laestab", "upn", "pupil", "category", "start_date", "start_session", "field", "mis_value",
+    "portal_value", "expected", "actual", "sessions", "due_date", "age_school_days", "message", "extra",
 ]
 
 
@@ -68,6 +68,10 @@ def finding_rows(records: pd.DataFrame, kind: str, **columns) -> pd.DataFrame:
         "category": value("category") if "category" in columns else records["category"].astype(object).to_numpy(),
         "start_date": (pd.to_datetime(pd.Series(value("start_date"))) if "start_date" in columns
                        else records["start_date"].to_numpy()),
+        # A finding about one record carries its start session, which tells a pupil's morning and
+        # afternoon exclusions of one day apart; a finding dated some other way has none.
+        "start_session": (records["start_session"].to_numpy(dtype=object)
+                          if "start_date" not in columns and "start_session" in records else value("start_session")),
         "field": value("field"),
         "mis_value": value("mis_value"),
         "portal_value": value("portal_value"),

@@ -25,6 +25,9 @@ class Finding(BaseModel):
     pupil: str | None = None
     category: str | None = None
     start_date: dt.date | None = None
+    # "AM" or "PM" for a finding about one exclusion record, which distinguishes a pupil's morning
+    # and afternoon exclusions of one day. None for other findings.
+    start_session: str | None = None
     field: str | None = None
     mis_value: str | None = None
     portal_value: str | None = None

@@ -305,3 +305,42 @@ def test_portal_of_another_school_refused(tmp_path: Path) -> None:
     assert "none for LAESTAB 8019999" in portal.reason
     assert "missing_on_portal" not in kinds(outcome)
     assert outcome.exit_code == 2
+
+
+def test_same_day_am_pm_both_reported(tmp_path: Path) -> None:
+    morning = record(start="04/03/2024", start_session="AM", end="04/03/2024", end_session="AM", sessions="1")
+    afternoon = record(start="04/03/2024", start_session="PM", end="04/03/2024", end_session="PM", sessions="1")
+
+    findings = compared(run(tmp_path, [morning, afternoon], []).result.findings)
+
+    assert [f.kind for f in findings] == ["missing_on_portal", "missing_on_portal"]
+    assert ["AM" in findings[0].message, "PM" in findings[1].message] == [True, True]
+    # The morning's id is the usual one; the afternoon's, which would repeat it, adds its session.
+    text = "missing_on_portal|8019999|D801999924001|suspension|2024-03-04|"
+    assert findings[0].id == "f-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    pm_text = "missing_on_portal|8019999|D801999924001|suspension|2024-03-04 PM|"
+    assert findings[1].id == "f-" + hashlib.sha256(pm_text.encode()).hexdigest()[:16]
+
+
+def test_same_day_am_pm_mismatches_kept(tmp_path: Path) -> None:
+    morning = record(start="04/03/2024", start_session="AM", end="04/03/2024", end_session="AM", sessions="1")
+    afternoon = record(start="04/03/2024", start_session="PM", end="04/03/2024", end_session="PM", sessions="1")
+    portal = [{**morning, "reason_1": "VA"}, {**afternoon, "reason_1": "VA"}]
+
+    findings = compared(run(tmp_path, [morning, afternoon], portal).result.findings)
+
+    assert [(f.kind, f.field) for f in findings] == [("field_mismatch", "main_reason")] * 2
+    assert len({f.id for f in findings}) == 2
+
+
+def test_same_day_push_sends_only_missing(tmp_path: Path) -> None:
+    from sync_agent.push_step import push_candidates
+
+    morning = record(start="04/03/2024", start_session="AM", end="04/03/2024", end_session="AM", sessions="1")
+    afternoon = record(start="04/03/2024", start_session="PM", end="04/03/2024", end_session="PM", sessions="1")
+
+    outcome = run(tmp_path, [morning, afternoon], [morning])
+
+    [finding] = compared(outcome.result.findings)
+    assert (finding.kind, finding.start_session) == ("missing_on_portal", "PM")
+    assert [p["start_session"] for p in push_candidates(outcome)] == ["PM"]

@@ -145,6 +145,17 @@ def test_wrong_codes_grouped_per_exclusion(calendar):
     assert set(wrong["severity"]) == {"error"}
 
 
+def test_same_day_am_pm_wrong_codes_kept(calendar):
+    records = exclusions_frame(exclusion(start="2025-03-03", start_session="AM", end="2025-03-03", end_session="AM", sessions=1),
+                               exclusion(start="2025-03-03", start_session="PM", end="2025-03-03", end_session="PM", sessions=1))
+    marks = marks_frame(calendar, "2025-02-24", "2025-03-21", overrides={"2025-03-03 AM": "O", "2025-03-03 PM": "N"})
+
+    wrong = of_kind(finalise(check_register(records, marks, None, calendar, AS_OF)), "wrong_attendance_code")
+
+    assert list(wrong["sessions"]) == [["2025-03-03 AM"], ["2025-03-03 PM"]]
+    assert wrong["id"].nunique() == 2
+
+
 def test_no_findings_beyond_as_of(calendar):
     records = exclusions_frame(exclusion(start="2025-03-03", end="2025-03-05", end_session="PM", sessions=6))
     marks = marks_frame(calendar, "2025-02-24", "2025-03-21")
