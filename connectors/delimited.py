@@ -13,6 +13,7 @@ import csv
 import io
 import logging
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -96,8 +97,9 @@ def read_delimited(
 
     Rows that are not records are counted in ``skipped`` by cause: ``title`` (text above the
     header), ``blank`` (blank lines), ``empty`` (every cell empty, such as ``,,,,``, above or below
-    the header), ``repeated_header`` and ``footer``. Records with more non-empty cells than the
-    header go to ``rejects``, and so do records with invalid quoting.
+    the header), ``repeated_header`` and ``footer``. Records with more fields than the header go to
+    ``rejects``, and so do records with invalid quoting. Extra fields are accepted and dropped only
+    when they are empty and no more than the padding that the header row or most records show.
 
     Raises ``InputRefused`` when the export is unreadable, empty, cannot be decoded, is cut off
     mid-record or disagrees with its footer's record count. Raises ``MappingError`` when no row
@@ -127,6 +129,7 @@ def read_delimited(
     collected = _Collected()
     _count_rows_above_header(head[:header_index], source.malformed, collected)
     last_line = _collect_records(chain(head[header_index + 1 :], rows), source.malformed, layout, footers, collected)
+    _settle_long_records(layout, collected)
     if not text.endswith(("\n", "\r")):
         _refuse_if_cut_off(path, last_line, layout, collected)
     _refuse_if_footer_disagrees(path, collected)
@@ -484,6 +487,9 @@ class _Layout:
     keys: list[str]
     line: int
     delimiter: str
+    # Cells in the header row as read, counting the trailing empty ones that ``names`` drops. A
+    # record's extra empty cells up to this count are Excel's padding.
+    raw_width: int
 
     @classmethod
     def from_header(cls, row: list[str], line: int, delimiter: str) -> _Layout:
@@ -491,7 +497,7 @@ class _Layout:
         # Excel writes trailing delimiters after the last named column.
         while len(names) > 1 and not names[-1]:
             names.pop()
-        return cls(_unique_names(names, line), _trimmed_keys(row), line, delimiter)
+        return cls(_unique_names(names, line), _trimmed_keys(row), line, delimiter, len(row))
 
     @property
     def width(self) -> int:
@@ -539,6 +545,14 @@ class _Collected:
     footer_line: int | None = None
     # (line, field count) of the latest record that had fewer fields than the header.
     last_short: tuple[int, int] | None = None
+    # Records with more fields than the header, by field count, whether accepted or rejected.
+    long_counts: Counter[int] = field(default_factory=Counter)
+    # Records rejected while reading because a cell past the header's width has text.
+    long_rejects: int = 0
+    # Positions in ``record_lines``, by field count, of records longer than the raw header whose
+    # extra cells are all empty. They stay in ``cells``, truncated, until the whole file is read,
+    # because only then is it known whether most records share their field count.
+    unsettled: dict[int, array[int]] = field(default_factory=dict)
 
 
 def _count_rows_above_header(
@@ -646,12 +660,74 @@ def _add_odd_width_record(row: list[str], line: int, layout: _Layout, collected:
         collected.cells.extend(row)
         collected.cells.extend([""] * (width - len(row)))
         collected.last_short = (line, len(row))
-    elif not "".join(row[width:]).strip():
-        collected.cells.extend(row[:width])
-    else:
+        collected.record_lines.append(line)
+        return
+
+    collected.long_counts[len(row)] += 1
+    if "".join(row[width:]).strip():
+        collected.long_rejects += 1
         collected.rejects.append((line, None, None, _field_count_message(len(row), layout)))
         return
+    if len(row) > layout.raw_width:
+        # An unquoted delimiter inside a value, in a record whose last column is blank, also gives
+        # an empty extra cell. _settle_long_records decides which it is once the file is read.
+        positions = collected.unsettled.setdefault(len(row), array("q"))
+        positions.append(len(collected.record_lines))
+    collected.cells.extend(row[:width])
     collected.record_lines.append(line)
+
+
+def _settle_long_records(layout: _Layout, collected: _Collected) -> None:
+    """Reject the records whose extra empty cells go past the padding the rest of the file shows.
+
+    Extra empty cells are padding up to the raw header's width, or up to the field count that more
+    than half of the records have (an exporter that ends every line but the header with a
+    delimiter). A record longer than that most likely has an unquoted delimiter inside a value.
+    """
+    if not collected.unsettled:
+        return
+
+    padded_width = layout.raw_width
+    records = len(collected.record_lines) + collected.long_rejects
+    common_width, common_records = collected.long_counts.most_common(1)[0]
+    # NOTE: in an export with a single record, that record is always "most records", so a
+    # stray delimiter in it is read as padding.
+    if 2 * common_records > records:
+        padded_width = max(padded_width, common_width)
+
+    dropped: list[int] = []
+    for field_count, positions in collected.unsettled.items():
+        if field_count <= padded_width:
+            continue
+        message = _field_count_message(field_count, layout)
+        for position in positions:
+            collected.rejects.append((collected.record_lines[position], None, None, message))
+        dropped.extend(positions)
+    collected.unsettled.clear()
+    if not dropped:
+        return
+
+    _drop_records(collected, sorted(dropped), layout.width)
+    # Rejects found while reading come before these in the list, so sorting restores file order.
+    collected.rejects.sort(key=lambda reject: reject[0])
+
+
+def _drop_records(collected: _Collected, positions: list[int], width: int) -> None:
+    """Remove the records at ``positions`` (ascending) from ``cells`` and ``record_lines``.
+
+    The later records move up in place, so no second copy of the records is made.
+    """
+    cells, lines = collected.cells, collected.record_lines
+    dropped = set(positions)
+    kept = positions[0]
+    for position in range(positions[0] + 1, len(lines)):
+        if position in dropped:
+            continue
+        cells[kept * width : (kept + 1) * width] = cells[position * width : (position + 1) * width]
+        lines[kept] = lines[position]
+        kept += 1
+    del cells[kept * width :]
+    del lines[kept:]
 
 
 def _field_count_message(count: int, layout: _Layout) -> str:

@@ -508,13 +508,117 @@ def test_too_many_cells_rejected_with_line(tmp_path: Path) -> None:
 
 
 def test_extra_empty_cells_dropped(tmp_path: Path) -> None:
-    path = write_export(tmp_path, [HEADER, RECORD_1 + ",,,", RECORD_2 + ", ,"])
+    # Excel pads the header as far as the widest row, and a cell of spaces counts as empty.
+    path = write_export(tmp_path, [HEADER + ",,,", RECORD_1 + ",,,", RECORD_2 + ", ,"])
 
     table = read(path)
 
     assert len(table) == 2
     assert table.rejects == []
     assert table.columns == KNOWN_COLUMNS
+
+
+def test_stray_comma_blank_last_column_rejected(tmp_path: Path) -> None:
+    # RECORD_2's last column (Reason 3) is blank, so the stray comma leaves an empty extra cell.
+    stray = RECORD_2.replace("Okafor-Reid", "Okafor-Reid, Jr")
+    lines = ["Exclusions Report,,,,,,,,,,,,", "", HEADER, RECORD_1, stray, RECORD_3, "Total records: 3"]
+    path = write_export(tmp_path, lines)
+
+    table = read(path)
+
+    assert table.frame["UPN"].tolist() == ["D801999924001", "K801999924005"]
+    assert lines_of(table) == [4, 6]
+    assert table.frame["Legal Forename"].tolist() == ["Milo", "Jude"]
+    assert table.frame["DOB"].tolist() == ["14/02/2012", "22/11/2012"]
+    assert table.frame["Reason 2"].tolist() == ["", "DA"]
+    assert len(table.rejects) == 1
+    line, field, value, message = table.rejects[0]
+    assert line == 5
+    assert field is None
+    assert value is None
+    assert message.startswith("record has 14 fields but the header has 13")
+    assert "unquoted comma inside a value" in message
+    assert "must be in double quotes" in message
+
+
+def test_excel_padded_header_and_rows_accepted(tmp_path: Path) -> None:
+    lines = ["Exclusions Report,,,,,,,,,,,,,,", HEADER + ",,", RECORD_1 + ",,", RECORD_2 + ",,", RECORD_3 + ","]
+    path = write_export(tmp_path, lines)
+
+    table = read(path)
+
+    assert table.columns == KNOWN_COLUMNS
+    assert table.rejects == []
+    assert lines_of(table) == [3, 4, 5]
+    assert table.frame["Legal Surname"].tolist() == ["Ashworth", "Okafor-Reid", "Halloway"]
+    assert table.frame["Reason 3"].tolist() == ["", "", ""]
+
+
+def test_stray_comma_in_padded_export_rejected(tmp_path: Path) -> None:
+    stray = RECORD_2.replace("Okafor-Reid", "Okafor-Reid, Jr") + ",,"
+    path = write_export(tmp_path, [HEADER + ",,", RECORD_1 + ",,", stray, RECORD_3 + ",,"])
+
+    table = read(path)
+
+    assert table.frame["UPN"].tolist() == ["D801999924001", "K801999924005"]
+    assert lines_of(table) == [2, 4]
+    assert [reject[0] for reject in table.rejects] == [3]
+    assert table.rejects[0][3].startswith("record has 16 fields but the header has 13")
+
+
+def test_trailing_delimiter_every_row_accepted(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, RECORD_1 + ",", RECORD_2 + ",", RECORD_3 + ","])
+
+    table = read(path)
+
+    assert table.columns == KNOWN_COLUMNS
+    assert table.rejects == []
+    assert lines_of(table) == [2, 3, 4]
+    assert table.frame["Legal Forename"].tolist() == ["Milo", "Tamsin", "Jude"]
+    assert table.frame["Reason 2"].tolist() == ["", "PP", "DA"]
+
+
+def test_stray_comma_despite_trailing_delimiters(tmp_path: Path) -> None:
+    stray = RECORD_2.replace("Okafor-Reid", "Okafor-Reid, Jr") + ","
+    path = write_export(tmp_path, [HEADER, RECORD_1 + ",", stray, RECORD_3 + ","])
+
+    table = read(path)
+
+    assert table.frame["UPN"].tolist() == ["D801999924001", "K801999924005"]
+    assert lines_of(table) == [2, 4]
+    assert [reject[0] for reject in table.rejects] == [3]
+    assert table.rejects[0][3].startswith("record has 15 fields but the header has 13")
+
+
+def test_row_padded_past_most_rejected(tmp_path: Path) -> None:
+    # Most records end with one delimiter. A record with two more empty cells than that cannot be
+    # distinguished from a stray delimiter, so it is rejected, while a record without the padding
+    # is read.
+    lines = [HEADER, RECORD_1 + ",", RECORD_2 + ",", RECORD_3 + ",,,", RECORD_1, RECORD_3 + ","]
+    path = write_export(tmp_path, lines)
+
+    table = read(path)
+
+    assert lines_of(table) == [2, 3, 5, 6]
+    assert table.frame["UPN"].tolist() == ["D801999924001", "T801999924002", "D801999924001", "K801999924005"]
+    assert [reject[0] for reject in table.rejects] == [4]
+    assert table.rejects[0][3].startswith("record has 16 fields but the header has 13")
+
+
+def test_field_count_rejects_keep_file_order(tmp_path: Path) -> None:
+    stray = RECORD_2.replace("Okafor-Reid", "Okafor-Reid, Jr")
+    broken = RECORD_1.replace("Ashworth", '"Ash"worth')
+    numbered = [RECORD_3.replace("K801999924005", f"K8019999240{n:02d}") for n in range(10, 40)]
+    records = [stray, RECORD_1, stray, broken, *numbered[:15], stray, *numbered[15:], stray]
+    path = write_export(tmp_path, [HEADER, *records, f"Total records: {len(records)}"])
+
+    table = read(path)
+
+    assert [reject[0] for reject in table.rejects] == [2, 4, 5, 21, 37]
+    assert "invalid quoting" in table.rejects[2][3]
+    assert lines_of(table) == [3, *range(6, 21), *range(22, 37)]
+    assert table.frame["UPN"].tolist() == ["D801999924001", *(row.split(",")[0] for row in numbered)]
+    assert table.frame["Legal Forename"].tolist() == ["Milo"] + ["Jude"] * 30
 
 
 def test_missing_trailing_cells_padded(tmp_path: Path) -> None:
