@@ -66,6 +66,8 @@ _CUT_OFF_ADVICE = (
 # distinguishes its errors only by message text, and these are the wordings of CPython 3.11.
 _CSV_END_OF_DATA = "unexpected end of data"
 _CSV_FIELD_LIMIT = "field larger than field limit"
+# The csv module's message for a carriage return followed by more text on the same line.
+_CSV_NEWLINE_IN_FIELD = "new-line character seen in unquoted field"
 
 # The delimiter is detected from the lines in this many characters at the start of the text.
 _DELIMITER_SEARCH_CHARS = 65536
@@ -100,6 +102,8 @@ def read_delimited(
     the header), ``repeated_header`` and ``footer``. Records with more fields than the header go to
     ``rejects``, and so do records with invalid quoting. Extra fields are accepted and dropped only
     when they are empty and no more than the padding that the header row or most records show.
+    Lines end at LF or CRLF, or at CR in a file whose lines end with lone CRs. In other files a
+    line with a lone CR before its end, outside quotes, goes to ``rejects``.
 
     Raises ``InputRefused`` when the export is unreadable, empty, cannot be decoded, is cut off
     mid-record or disagrees with its footer's record count. Raises ``MappingError`` when no row
@@ -394,10 +398,15 @@ class _RowSource:
         self.malformed: dict[int, str] = {}
 
     def __iter__(self) -> Iterator[tuple[list[str], int]]:
-        # newline="" keeps CR and LF inside quoted values, and makes the reader's line_num count
-        # physical lines, so each record starts one line after where the previous one ended.
+        # The reader's line_num counts the lines of the StringIO, so each record starts one line
+        # after where the previous one ended, and line breaks inside quoted values are kept as
+        # written. Lines end at LF (a CRLF ends at its LF) unless the file ends its lines with
+        # lone CRs, as classic Mac OS programs did. In a file with LF line breaks a lone CR is a
+        # stray character. Splitting there would cut one record in two and shift the line number
+        # of every later record, so the csv module raises an error for that line instead.
+        newline = "" if _ends_lines_with_cr(self.text) else "\n"
         reader = csv.reader(
-            io.StringIO(self.text, newline=""),
+            io.StringIO(self.text, newline=newline),
             delimiter=self.delimiter,
             quotechar='"',
             doublequote=True,
@@ -415,6 +424,11 @@ class _RowSource:
                 self.malformed[start] = str(exc)
                 yield [], start
                 start = reader.line_num + 1
+
+
+def _ends_lines_with_cr(text: str) -> bool:
+    lone_crs = text.count("\r") - text.count("\r\n")
+    return lone_crs > text.count("\n")
 
 
 def _raise_if_unrecoverable(path: Path, exc: csv.Error, start: int) -> None:
@@ -739,6 +753,12 @@ def _field_count_message(count: int, layout: _Layout) -> str:
 
 
 def _malformed_message(error: str) -> str:
+    if _CSV_NEWLINE_IN_FIELD in error:
+        return (
+            "line contains a carriage return (CR) before its end, outside double quotes, so it "
+            "cannot be split into fields; remove the CR (or put the value that contains it in "
+            "double quotes) and export again"
+        )
     return (
         f"record has invalid quoting ({error}); a value that starts with a double quote must end "
         "with one, with any double quote inside it written twice; correct it and export again"

@@ -3,9 +3,11 @@
 ``validate_marks`` checks mapped marks: the LAESTAB, the UPN and its check letter, the date, the
 session (AM or PM), the code against the attendance code set in force on the session's date, and
 that the date is a school day of the calendar. A mark with any problem is a reject naming the file,
-the physical line, the column, the value and the fix; a blank mark is a session with no mark and is
-dropped without a reject. The checks work on the distinct values of each column (categorical
-columns), so a year of marks for a whole LA, some 23 million rows, is checked in seconds.
+the physical line, the column, the value and the fix. A blank mark is a session with no mark and is
+left out without a reject, but counted in the log. A row that ends before its mark field reads the
+same, because the delimited connector pads missing trailing cells as empty. The checks work on the
+distinct values of each column (categorical columns), so a year of marks for a whole LA, some 23
+million rows, is checked in seconds.
 
 ``read_marks`` reads a one-row-per-mark CSV with pyarrow, every column dictionary-encoded, and
 hands it to the same mapping and checks; it falls back to the delimited connector when line
@@ -95,7 +97,7 @@ def validate_marks(mapped: MappedRecords, mapping: Mapping, calendar: SchoolCale
     """
     check = _MarkChecker(mapped)
     laestab = check.column("laestab")
-    check.add(~_per_category(laestab, lambda c: c.str.fullmatch(r"\d{7}")), "laestab",
+    check.add(~_per_category(laestab, lambda c: c.str.fullmatch(r"[0-9]{7}")), "laestab",
               f"{check.label('laestab')} must be 7 digits (3-digit LA code and 4-digit establishment number); "
               "add the column or set [school] laestab", laestab)
 
@@ -132,7 +134,8 @@ def validate_marks(mapped: MappedRecords, mapping: Mapping, calendar: SchoolCale
         columns = {name: values.iloc[rows] for name, values in columns.items()}
     marks = pd.DataFrame(columns).reset_index(drop=True)
     marks.insert(5, "source_file", pd.Categorical.from_codes(np.zeros(len(marks), dtype=np.int8), [mapped.file]))
-    logger.info("validated %d attendance marks from %s, %d rejected", len(marks), mapped.file, int(check.bad.sum()))
+    logger.info("validated %d attendance marks from %s, %d rejected, %d left out as sessions with no mark",
+                len(marks), mapped.file, int(check.bad.sum()), int((blank_code & ~check.bad).sum()))
     return marks, combine(check.rejects)
 
 

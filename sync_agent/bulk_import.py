@@ -4,8 +4,8 @@ The phases, each with its own progress:
 
 1. Read the LA portal export once and split it by LAESTAB.
 2. Run each school not already checkpointed on the executor (local processes or a Dask cluster).
-3. Take each school's checkpoint (read back from disk for a school resumed from an earlier run)
-   and run the LA-wide checks.
+3. Take each school's checkpoint (handed back by its run, or read from disk for a school resumed
+   from an earlier import) and run the LA-wide checks.
 4. When asked, push per school, one after another.
 
 The caller then writes ``la-overview.json``, ``.csv``, ``.html`` and ``.xlsx``. A school that fails
@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from sync_agent.calendar import SchoolCalendar
 from sync_agent.errors import EXIT_ACTION_NEEDED, EXIT_CANNOT_RUN, EXIT_OK, SyncAgentError
-from sync_agent.la_checkpoint import Checkpoint, checkpoint_dir, checkpoint_key, has_checkpoint, read_checkpoint
+from sync_agent.la_checkpoint import Checkpoint, checkpoint_dir, checkpoint_key, read_checkpoint
 from sync_agent.la_checks import EXCLUSION_COLUMNS, run_la_checks
 from sync_agent.la_config import LaConfig
 from sync_agent.la_executor import school_executor
@@ -37,7 +38,10 @@ from sync_agent.la_result import La, LaOverview, SchoolPush
 from sync_agent.la_schools import SchoolEntry, discover_schools
 from sync_agent.la_school import SchoolRun, SchoolTask, run_school
 from sync_agent.la_summary import failed_summary, school_summary
-from sync_agent.pipeline import resolve_period
+from sync_agent.mapping import load_mapping
+from sync_agent.pipeline import reject_list, resolve_period
+from sync_agent.reports import write_report_set
+from sync_agent.reports.run_folder import REPORT_WRITERS
 from sync_agent.result import Period
 
 logger = logging.getLogger(__name__)
@@ -70,19 +74,19 @@ class BulkImportOutcome:
 def run_bulk_import(la: LaConfig, options: BulkImportOptions) -> BulkImportOutcome:
     """Run the whole bulk import and return its overview; the caller writes the overview reports."""
     now = options.now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    _check_shared_settings(la, options)
     portal = read_la_portal(la)
     entries = discover_schools(options.import_dir, la, skip=_la_paths(la, options.out_dir))
     logger.info("bulk import of %d school folders started (as of %s)", len(entries), options.as_of)
     runnable = [entry for entry in entries if entry.failure is None]
     tasks = {entry.laestab: _task(entry, portal, options, now) for entry in runnable}
 
-    resumed = [laestab for laestab, task in tasks.items() if has_checkpoint(task.checkpoint_dir, task.key)]
-    for laestab in resumed:
-        logger.info("school %s: finished in an earlier run with the same inputs, so its checkpoint is used", laestab)
-    pending = [task for laestab, task in tasks.items() if laestab not in resumed]
+    earlier = _resumable(tasks)
+    resumed = list(earlier)
+    pending = [task for laestab, task in tasks.items() if laestab not in earlier]
     runs = _run_schools(pending, options)
 
-    checkpoints = _read_checkpoints(tasks, runs)
+    checkpoints = _checkpoints(tasks, runs, earlier)
     period = _period(la, options)
     findings = _la_findings(entries, checkpoints, tasks, portal, period)
     pushes = _push(checkpoints, runnable, options) if options.push else {}
@@ -100,6 +104,18 @@ def run_bulk_import(la: LaConfig, options: BulkImportOptions) -> BulkImportOutco
     logger.info("bulk import finished: %d schools, %d failed, %d LA-wide findings, exit code %d", len(summaries),
                 sum(1 for s in summaries if s.status == "failed"), len(findings), exit_code)
     return BulkImportOutcome(overview, exit_code, processed=[t.laestab for t in pending], resumed=resumed)
+
+
+def _check_shared_settings(la: LaConfig, options: BulkImportOptions) -> None:
+    """Raise ConfigError for a setting of ``la.toml`` that every school shares and that is wrong.
+
+    Found here, the mistake is one error before any school runs, not the same failure once per school.
+    """
+    for source in la.sources:
+        load_mapping(source.mapping, la.base_dir)
+    if la.calendar.path:
+        SchoolCalendar.from_file(la.resolve(la.calendar.path))
+    _period(la, options)
 
 
 def _la_paths(la: LaConfig, out_dir: Path) -> list[Path]:
@@ -144,20 +160,34 @@ def _run_schools(pending: list[SchoolTask], options: BulkImportOptions) -> dict[
     return runs
 
 
-def _read_checkpoints(tasks: dict[str, SchoolTask], runs: dict[str, SchoolRun]) -> dict[str, Checkpoint]:
-    checkpoints = {}
+def _resumable(tasks: dict[str, SchoolTask]) -> dict[str, Checkpoint]:
+    """Return the readable checkpoints of an earlier import with the same inputs, by LAESTAB.
+
+    A school whose checkpoint is missing, stale or damaged is left out, so it runs again now. A
+    school's reports deleted since are written again from its checkpoint.
+    """
+    earlier = {}
     for laestab, task in tasks.items():
-        if laestab in runs and not runs[laestab].ok:
-            continue
-        if laestab in runs and runs[laestab].checkpoint is not None:
-            checkpoints[laestab] = runs[laestab].checkpoint
-            continue
         checkpoint = read_checkpoint(task.checkpoint_dir, task.key)
         if checkpoint is None:
-            runs.setdefault(laestab, SchoolRun(laestab, ok=False, exit_code=EXIT_CANNOT_RUN,
-                                               reason="the school's checkpoint could not be read back; run again"))
             continue
-        checkpoints[laestab] = checkpoint
+        logger.info("school %s: finished in an earlier run with the same inputs, so its checkpoint is used", laestab)
+        if not all((task.report_dir / name).is_file() for name in REPORT_WRITERS):
+            logger.info("school %s: its reports are missing, so they are written again from the checkpoint", laestab)
+            write_report_set(checkpoint.result, task.report_dir, latest_dir=None)
+        earlier[laestab] = checkpoint
+    return earlier
+
+
+def _checkpoints(tasks: dict[str, SchoolTask], runs: dict[str, SchoolRun],
+                 earlier: dict[str, Checkpoint]) -> dict[str, Checkpoint]:
+    """Return every finished school's checkpoint: from an earlier import, or handed back by its run now."""
+    checkpoints = {}
+    for laestab in tasks:
+        if laestab in earlier:
+            checkpoints[laestab] = earlier[laestab]
+        elif laestab in runs and runs[laestab].ok and runs[laestab].checkpoint is not None:
+            checkpoints[laestab] = runs[laestab].checkpoint
     return checkpoints
 
 
@@ -214,11 +244,13 @@ def _overview(la, options, now, period, portal, findings, summaries) -> LaOvervi
     for finding in findings:
         counts[finding.kind] = counts.get(finding.kind, 0) + 1
     portal_summary = None
+    portal_rejects = []
     if portal is not None:
         portal_summary = portal.summary
+        portal_rejects = reject_list(portal.rejects)
     return LaOverview(generated_at=now, as_of=options.as_of, period=Period(**{"from": period[0], "to": period[1]}),
-                      la=La(code=la.la.code, name=la.la.name), portal=portal_summary, summary=counts,
-                      findings=findings, schools=summaries)
+                      la=La(code=la.la.code, name=la.la.name), portal=portal_summary, portal_rejects=portal_rejects,
+                      summary=counts, findings=findings, schools=summaries)
 
 
 def _exit_code(overview: LaOverview) -> int:

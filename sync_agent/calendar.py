@@ -47,7 +47,7 @@ WEEKMASK = "1111100"
 
 _TOP_LEVEL_KEYS = ("closures", "terms")
 _TERM_KEYS = ("name", "start", "end")
-_ACADEMIC_YEAR = re.compile(r"(\d{4})-(\d{2})")
+_ACADEMIC_YEAR = re.compile(r"([0-9]{4})-([0-9]{2})")
 _ONE_DAY = timedelta(days=1)
 
 

@@ -34,7 +34,7 @@ class SchoolSection(_Section):
     @field_validator("laestab")
     @classmethod
     def _seven_digits(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{7}", value):
+        if not re.fullmatch(r"[0-9]{7}", value):
             raise ValueError(f"LAESTAB must be 7 digits (3-digit LA code + 4-digit establishment number), not {value!r}")
         return value
 

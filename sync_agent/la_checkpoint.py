@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from sync_agent import __version__
 from sync_agent.la_checks import EXCLUDED_CODE
@@ -102,12 +103,16 @@ def write_checkpoint(folder: Path, key: str, checkpoint: Checkpoint) -> None:
     _write_parquet(checkpoint.pushable, folder / PUSHABLE_FILE)
     temporary = folder / f".{DONE_FILE}.{os.getpid()}"
     with open_private(temporary, "w", encoding="utf-8") as handle:
-        json.dump({"key": key, "exit_code": checkpoint.exit_code}, handle)
+        json.dump({"key": key, "exit_code": checkpoint.exit_code, "marks": checkpoint.marks is not None}, handle)
     os.replace(temporary, folder / DONE_FILE)
 
 
 def read_checkpoint(folder: Path, key: str) -> Checkpoint | None:
-    """Return the checkpoint in ``folder`` when it is complete and carries ``key``, else None."""
+    """Return the checkpoint in ``folder`` when it is complete, readable and carries ``key``, else None.
+
+    The marks are not read, but their files must be there with readable Parquet metadata, so the
+    LA-wide check that reads them later does not fail half-way through an import.
+    """
     done = _read_done(folder)
     if done is None or done.get("key") != key:
         return None
@@ -115,7 +120,11 @@ def read_checkpoint(folder: Path, key: str) -> Checkpoint | None:
         result = Result.model_validate_json((folder / RESULT_FILE).read_bytes())
         exclusions = pd.read_parquet(folder / EXCLUSIONS_FILE)
         pushable = pd.read_parquet(folder / PUSHABLE_FILE)
+        if done.get("marks"):
+            pq.read_metadata(folder / MARKS_FILE)
+            pq.read_metadata(folder / REGISTER_FILE)
     except (OSError, ValueError) as exc:
+        # pyarrow's ArrowInvalid, raised for a damaged Parquet file, is a ValueError.
         logger.warning("checkpoint %s cannot be read (%s); the school is run again", folder, exc)
         return None
     return Checkpoint(result, exclusions, pushable, int(done.get("exit_code", 0)))
@@ -127,12 +136,6 @@ def register_pupils(marks: pd.DataFrame) -> pd.DataFrame:
     excluded = np.zeros(len(pupils), dtype=bool)
     excluded[codes[(marks["code"] == EXCLUDED_CODE).to_numpy()]] = True
     return pd.DataFrame({"upn": np.asarray(pupils, dtype=object).astype(str), "excluded": excluded})
-
-
-def has_checkpoint(folder: Path, key: str) -> bool:
-    """Return whether ``folder`` holds a complete checkpoint carrying ``key``."""
-    done = _read_done(folder)
-    return done is not None and done.get("key") == key
 
 
 def _read_done(folder: Path) -> dict | None:

@@ -37,7 +37,7 @@ from sync_agent.errors import ConfigError
 
 LA_CONFIG_NAME = "la.toml"
 SCHOOL_CONFIG_NAME = "agent.toml"
-LAESTAB_PATTERN = re.compile(r"\d{7}")
+LAESTAB_PATTERN = re.compile(r"[0-9]{7}")
 
 
 class LaSection(_Section):
@@ -47,7 +47,7 @@ class LaSection(_Section):
     @field_validator("code")
     @classmethod
     def _three_digits(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{3}", value):
+        if not re.fullmatch(r"[0-9]{3}", value):
             raise ValueError(f"the LA code must be 3 digits, such as \"940\", not {value!r}")
         return value
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from sync_agent.errors import StateError
 from sync_agent.la_checkpoint import MARKS_FILE, REGISTER_FILE
 from sync_agent.la_checks import MARK_COLUMNS
 
@@ -31,7 +32,7 @@ def conflict_marks(checkpoint_dirs: list[Path]) -> pd.DataFrame | None:
     schools_of: Counter[str] = Counter()
     pupils_of: dict[Path, set[str]] = {}
     for folder in folders:
-        table = pq.read_table(folder / REGISTER_FILE, columns=["upn", "excluded"])
+        table = _read(lambda: pq.read_table(folder / REGISTER_FILE, columns=["upn", "excluded"]), folder)
         upns = table.column("upn").to_pylist()
         pupils_of[folder] = set(upns)
         schools_of.update(pupils_of[folder])
@@ -41,8 +42,19 @@ def conflict_marks(checkpoint_dirs: list[Path]) -> pd.DataFrame | None:
     for folder in folders:
         own = sorted(pupils_of[folder] & wanted)
         if own:
-            frame = pd.read_parquet(folder / MARKS_FILE, columns=MARK_COLUMNS, filters=[("upn", "in", own)])
+            frame = _read(lambda: pd.read_parquet(folder / MARKS_FILE, columns=MARK_COLUMNS, filters=[("upn", "in", own)]),
+                          folder)
             frames.append(frame.astype({"laestab": str, "upn": str, "session": str, "code": str}))
     if not frames:
         return pd.DataFrame({column: pd.Series(dtype=object) for column in MARK_COLUMNS})
     return pd.concat(frames, ignore_index=True)
+
+
+def _read(read, folder: Path):
+    """Run ``read``; a checkpoint damaged since it was checked becomes an error naming its folder."""
+    try:
+        return read()
+    except (OSError, ValueError) as exc:
+        # pyarrow's ArrowInvalid, raised for a damaged Parquet file, is a ValueError.
+        raise StateError(f"the checkpoint {folder} cannot be read ({exc}); delete that folder and run the "
+                         "import again, which reruns only that school") from exc

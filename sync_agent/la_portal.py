@@ -1,9 +1,10 @@
 """The LA-wide portal export: read and validated once, then handed to each school as its own slice.
 
-Each school gets a ``LoadedInput`` holding only the records of its LAESTAB. The export's rejected
-rows belong to the LA's file, not to any school, so they are counted in the LA overview and no
-school's report lists them. A refused export is handed to every school as refused, so no school
-compares against it.
+Each school gets a ``LoadedInput`` holding only the records of its LAESTAB, and the rejected rows
+that carry its LAESTAB, so the school's report lists them and its MIS records that such a row may
+be are not reported missing (and never pushed a second time). Every rejected row is also listed in
+the LA overview, since a row whose LAESTAB is unreadable belongs to no school. A refused export is
+handed to every school as refused, so no school compares against it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class LaPortal:
     summary: InputSummary
     records: pd.DataFrame | None
     rejects: pd.DataFrame
+    # LAESTAB, UPN, start date and line of each rejected row (``ValidatedRecords.rejected_keys``).
+    rejected_keys: pd.DataFrame | None = None
     # Row positions per LAESTAB and one hash per row, worked out once for the whole export: a
     # few hundred schools each filtering and hashing the export would cost seconds.
     _rows: dict[str, np.ndarray] = field(init=False, repr=False, default_factory=dict)
@@ -53,8 +56,20 @@ class LaPortal:
         if self.records is None:
             return LoadedInput(summary)
         own = self.records.take(self._own_rows(laestab)).reset_index(drop=True)
+        own_keys, own_rejects = self._own_rejects(laestab)
+        if len(self.records) and own.empty and (own_keys is None or own_keys.empty):
+            # As for a school's own portal export: read as "nothing logged", an LA export that
+            # leaves this school out (one area's schools only, say) would have push send every
+            # record again.
+            summary.status = "refused"
+            summary.reason = (f"holds {len(self.records)} records but none for LAESTAB {laestab}; check that "
+                              "the LA portal export covers every school of the import")
+            logger.error("portal export %s refused for school %s: %s", self.summary.path, laestab, summary.reason)
+            return LoadedInput(summary)
         summary.records = len(own)
-        validated = ValidatedRecords(file=self.summary.path, records=own, rejects=empty_rejects(), read=len(own))
+        summary.rejects = int(own_rejects["line"].nunique())
+        validated = ValidatedRecords(file=self.summary.path, records=own, rejects=own_rejects,
+                                     read=len(own) + summary.rejects, rejected_keys=own_keys)
         return LoadedInput(summary, validated)
 
     def digest_for(self, laestab: str) -> str:
@@ -63,7 +78,17 @@ class LaPortal:
         if self.records is not None:
             digest.update("|".join(map(str, self.records.columns)).encode("utf-8"))
             digest.update(self._row_hashes[self._own_rows(laestab)].tobytes())
+            _, own_rejects = self._own_rejects(laestab)
+            digest.update(own_rejects.to_csv(index=False).encode("utf-8"))
         return digest.hexdigest()
+
+    def _own_rejects(self, laestab: str) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+        """Return the rejected rows' keys and reject lines of the rows carrying ``laestab``."""
+        if self.rejected_keys is None or self.rejected_keys.empty:
+            return None, empty_rejects()
+        keys = self.rejected_keys[self.rejected_keys["laestab"].astype(str) == laestab].reset_index(drop=True)
+        lines = set(keys["source_line"])
+        return keys, self.rejects[self.rejects["line"].isin(lines)].reset_index(drop=True)
 
     def _own_rows(self, laestab: str) -> np.ndarray:
         return self._rows.get(laestab, np.empty(0, dtype=np.intp))
@@ -89,4 +114,4 @@ def read_la_portal(la: LaConfig) -> LaPortal | None:
                         reasons=reason_codes(la.codes.newer_cbds_from))
     if loaded.validated is None:
         return LaPortal(loaded.summary, None, empty_rejects())
-    return LaPortal(loaded.summary, loaded.validated.records, loaded.validated.rejects)
+    return LaPortal(loaded.summary, loaded.validated.records, loaded.validated.rejects, loaded.validated.rejected_keys)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sync_agent.result import Finding, InputSummary, Period
+from sync_agent.result import Finding, InputSummary, Period, Reject
 
 SchoolStatus = Literal["ok", "failed"]
 
@@ -64,6 +64,8 @@ class LaOverview(BaseModel):
     period: Period
     la: La
     portal: InputSummary | None = None
+    # Every row of the LA portal export that failed validation; ``la-portal-rejects.csv`` lists them.
+    portal_rejects: list[Reject] = Field(default_factory=list)
     summary: dict[str, int] = Field(default_factory=dict)
     findings: list[Finding] = Field(default_factory=list)
     schools: list[SchoolSummary] = Field(default_factory=list)

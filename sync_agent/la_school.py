@@ -24,6 +24,7 @@ from sync_agent.errors import SyncAgentError
 from sync_agent.la_checkpoint import Checkpoint, write_checkpoint
 from sync_agent.la_checks import EXCLUDED_CODE, EXCLUSION_COLUMNS, MARK_COLUMNS, PRESENT_CODES
 from sync_agent.pipeline import LoadedInput, RunOutcome, run_reconcile
+from sync_agent.register import SAME_EXCLUSION
 from sync_agent.reports import write_report_set
 
 logger = logging.getLogger(__name__)
@@ -95,8 +96,11 @@ def _portal_reader(portal: LoadedInput | None):
 
 
 def exclusion_frame(mis: pd.DataFrame) -> pd.DataFrame:
-    """Return the columns of the MIS records that the LA-wide checks read, in Parquet-friendly types."""
-    frame = mis.reindex(columns=EXCLUSION_COLUMNS)
+    """Return the columns of the MIS records that the LA-wide checks read, in Parquet-friendly types.
+
+    Repeated copies of one exclusion, which the school's report lists as duplicates, are kept once.
+    """
+    frame = mis.reindex(columns=EXCLUSION_COLUMNS).drop_duplicates(SAME_EXCLUSION)
     for column in ("start_date", "end_date"):
         frame[column] = pd.to_datetime(frame[column])
     frame["sessions"] = pd.to_numeric(frame["sessions"], errors="coerce").astype("float64")

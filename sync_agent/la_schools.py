@@ -4,7 +4,8 @@ Every folder directly inside the import folder is a school, except hidden folder
 and the folders holding the LA's own files (the portal export, term dates, output, logs, state and
 B2B outbox). A school folder that is empty, unreadable, misnamed, misconfigured or has no export
 matching a ``[[sources]]`` pattern is kept with the reason, so the overview lists it and the others
-still run.
+still run. So is a file or broken link named by a LAESTAB, and a link to a school folder already
+imported under another name.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from sync_agent.config import AgentConfig
 from sync_agent.errors import ConfigError
-from sync_agent.la_config import LaConfig, school_config
+from sync_agent.la_config import LAESTAB_PATTERN, LaConfig, school_config
 from sync_agent.pipeline import expand_paths
 
 logger = logging.getLogger(__name__)
@@ -46,15 +47,32 @@ def discover_schools(import_dir: Path, la: LaConfig, *, skip: list[Path]) -> lis
     a school. Raises ConfigError when ``import_dir`` itself cannot be listed.
     """
     try:
-        folders = sorted(path for path in import_dir.iterdir() if path.is_dir() and not path.name.startswith((".", "__")))
+        paths = sorted(path for path in import_dir.iterdir() if not path.name.startswith((".", "__")))
     except OSError as exc:
         raise ConfigError(f"the import folder {import_dir} cannot be read: {exc.strerror}; check the path") from exc
     skipped = [path.resolve() for path in skip]
     entries: dict[str, SchoolEntry] = {}
-    for folder in folders:
-        if any(_contains(folder.resolve(), path) for path in skipped):
+    seen: dict[Path, Path] = {}  # resolved folder -> the folder name it was first imported under
+    for folder in paths:
+        if not folder.is_dir():
+            # Other files (la.toml, a README) are not schools, but an entry named by a LAESTAB is
+            # meant to be one: a file saved in place of a folder, or a link that leads nowhere.
+            if LAESTAB_PATTERN.fullmatch(folder.name):
+                entries[folder.name] = SchoolEntry(
+                    folder.name, folder, listed_name=la.school_names.get(folder.name),
+                    failure=f"{folder} is not a folder (a file, or a link that cannot be followed); "
+                            "each school needs a folder named by its LAESTAB holding its exports")
+            continue
+        resolved = folder.resolve()
+        if any(_contains(resolved, path) for path in skipped):
             logger.debug("%s contains the LA's own files, so it is not a school folder", folder)
             continue
+        if resolved in seen:
+            entries[folder.name] = SchoolEntry(
+                folder.name, folder, listed_name=la.school_names.get(folder.name),
+                failure=f"{folder} is a link to {seen[resolved]}, which is imported already; remove the link")
+            continue
+        seen[resolved] = folder
         entry = school_entry(folder, la)
         if entry.laestab in entries:
             entry.failure = f"{folder}: LAESTAB {entry.laestab} is also the school in {entries[entry.laestab].folder}"

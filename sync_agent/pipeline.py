@@ -92,6 +92,13 @@ def load_input(
         logger.error("refused %s: %s", path, exc.reason)
         summary.status, summary.reason = "refused", exc.reason
         return LoadedInput(summary)
+    except OSError as exc:
+        # An export that cannot be opened is refused on its own, so the school's other exports
+        # still run, as for any other refused input.
+        reason = f"cannot be read ({exc.strerror or exc}); check that the file exists and its permissions"
+        logger.error("refused %s: %s", path, reason)
+        summary.status, summary.reason = "refused", reason
+        return LoadedInput(summary)
     summary.records = len(validated.records)
     summary.rejects = int(validated.rejects["line"].nunique()) if len(validated.rejects) else 0
     summary.skipped_rows = skipped
@@ -103,10 +110,12 @@ def _read_and_validate(path: Path, kind: str, mapping: Mapping, laestab: str, re
                        calendar: SchoolCalendar | None) -> tuple[ValidatedRecords, dict[str, int]]:
     defaults = {"laestab": laestab} if kind != "portal" else None
     if kind == "attendance":
-        from sync_agent.marks_reader import read_marks
+        from sync_agent.marks_reader import read_marks_with_counts
 
-        marks, rejects, read = read_marks(path, mapping, calendar or SchoolCalendar.england(), defaults=defaults)
-        return ValidatedRecords(str(path), marks, rejects, read), {}
+        read = read_marks_with_counts(path, mapping, calendar or SchoolCalendar.england(), defaults=defaults)
+        # Sessions with no mark are not records to check, so they are counted with the skipped rows.
+        skipped = dict(read.skipped) | ({"no_mark": read.no_mark} if read.no_mark else {})
+        return ValidatedRecords(str(path), read.marks, read.rejects, read.read), skipped
     raw = extract(path, mapping)
     mapped = map_records(raw, mapping, defaults=defaults)
     if kind == "pupils":
@@ -231,9 +240,18 @@ def load_sources(
                 f"{mapping.kind!r} exports; choose a {kind} mapping"
             )
         mappings.append(mapping)
+        first_with: dict[str, str] = {}
         for path in expand_paths(config, source.path):
-            loaded.append(load_input(path, kind, mapping, laestab=config.school.laestab,
-                                     settle_seconds=source.settle_seconds, reasons=reasons, calendar=calendar))
+            item = load_input(path, kind, mapping, laestab=config.school.laestab,
+                              settle_seconds=source.settle_seconds, reasons=reasons, calendar=calendar)
+            loaded.append(item)
+            if item.summary.sha256 and item.summary.sha256 in first_with:
+                # A copy such as "exclusions (1).csv" that the pattern also matches: every record in
+                # it is reported as a duplicate, and this warning names the file they come from.
+                logger.warning("%s has the same content as %s, and both match %s; remove the copy",
+                               path, first_with[item.summary.sha256], source.path)
+            elif item.summary.sha256:
+                first_with[item.summary.sha256] = str(path)
     return loaded, mappings
 
 
@@ -303,9 +321,11 @@ def run_reconcile(
 
     rejected_mis = [i.validated.rejected_keys for i in exclusions
                     if i.validated is not None and i.validated.rejected_keys is not None]
+    rejected_portal = portal_input.validated.rejected_keys if portal is not None else None
     raw_findings = [reconcile_findings(ReconcileInput(
         mis=mis, portal=portal, as_of=as_of, calendar=calendar,
         rejected_mis=pd.concat(rejected_mis, ignore_index=True) if rejected_mis else None,
+        rejected_portal=rejected_portal,
     ))]
     if not any(i.summary.kind == "exclusions" for i in refused):
         raw_findings.append(check_register(mis, marks, pupils, calendar, as_of))
@@ -357,11 +377,7 @@ def build_result(config, findings: pd.DataFrame, rejects: pd.DataFrame, inputs, 
     summary: dict[str, int] = {}
     for model in models:
         summary[model.kind] = summary.get(model.kind, 0) + 1
-    reject_models = [
-        Reject(file=r["file"], line=None if pd.isna(r["line"]) else int(r["line"]),
-               field=r["field"], value=None if r["value"] is None else str(r["value"]), message=r["message"])
-        for r in rejects.to_dict("records")
-    ]
+    reject_models = reject_list(rejects)
     return Result(
         generated_at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
         as_of=as_of,
@@ -372,6 +388,15 @@ def build_result(config, findings: pd.DataFrame, rejects: pd.DataFrame, inputs, 
         findings=models,
         rejects=reject_models,
     )
+
+
+def reject_list(rejects: pd.DataFrame) -> list[Reject]:
+    """Return the rows of a rejects frame (``sync_agent.rejects``) as Reject models."""
+    return [
+        Reject(file=r["file"], line=None if pd.isna(r["line"]) else int(r["line"]),
+               field=r["field"], value=None if r["value"] is None else str(r["value"]), message=r["message"])
+        for r in rejects.to_dict("records")
+    ]
 
 
 def exit_code_for(result: Result) -> int:

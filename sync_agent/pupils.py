@@ -25,7 +25,7 @@ def validate_pupils(mapped: MappedRecords, mapping: Mapping) -> tuple[pd.DataFra
     check = _Checker(mapped)
     out: dict[str, pd.Series] = {}
     laestab = check.text("laestab")
-    check.add(~laestab.str.fullmatch(r"\d{7}"), "laestab",
+    check.add(~laestab.str.fullmatch(r"[0-9]{7}"), "laestab",
               f"{check.label('laestab')} must be 7 digits (3-digit LA code and 4-digit establishment number)")
     upn = check.text("upn")
     valid, _temporary, messages = check_upns(upn)

@@ -44,6 +44,8 @@ class ReconcileInput:
     calendar: SchoolDayCounter
     # LAESTAB, UPN and start date of MIS rows rejected by validation (see missing_in_mis).
     rejected_mis: pd.DataFrame | None = None
+    # The same of portal rows rejected by validation (see _without_rejected_portal_rows).
+    rejected_portal: pd.DataFrame | None = None
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -230,12 +232,33 @@ def _without_rejected_mis_rows(portal: pd.DataFrame, rejected: pd.DataFrame | No
     """
     if rejected is None or rejected.empty or portal.empty:
         return portal
-    keys = rejected.dropna(subset=["start_date"])
+    keys = rejected.dropna(subset=["start_date"])[["laestab", "upn", "start_date"]]
     matched = portal.merge(keys.drop_duplicates(), on=["laestab", "upn", "start_date"], how="left", indicator=True)
     keep = (matched["_merge"] == "left_only").to_numpy()
     if not keep.all():
         logger.info("%d portal records match rejected MIS rows and are not reported missing", int((~keep).sum()))
     return portal[keep]
+
+
+def _without_rejected_portal_rows(mis: pd.DataFrame, rejected: pd.DataFrame | None) -> pd.DataFrame:
+    """Leave out MIS records that a rejected portal row may be: that row is in rejects.csv already.
+
+    A rejected row's start date may be the very value that failed. So a rejected row of the same
+    pupil with no readable start date holds back every record of that pupil, and one with a start
+    date holds back the records starting then. Reporting them as missing on the portal would have push
+    send an exclusion the portal may hold already.
+    """
+    if rejected is None or rejected.empty or mis.empty:
+        return mis
+    pupils = rejected[["laestab", "upn"]].astype(str)
+    undated = set(map(tuple, pupils[rejected["start_date"].isna().to_numpy()].to_numpy()))
+    dated = set(zip(pupils["laestab"], pupils["upn"], pd.to_datetime(rejected["start_date"])))
+    keys = zip(mis["laestab"].astype(str), mis["upn"].astype(str), pd.to_datetime(mis["start_date"]))
+    held = np.array([(laestab, upn) in undated or (laestab, upn, start) in dated for laestab, upn, start in keys])
+    if held.any():
+        logger.info("%d MIS records match rejected portal rows and are not reported missing on the portal",
+                    int(held.sum()))
+    return mis[~held]
 
 
 def missing_in_mis(portal: pd.DataFrame) -> pd.DataFrame:
@@ -283,6 +306,7 @@ def reconcile_findings(data: ReconcileInput) -> pd.DataFrame:
         unpaired_mis = mis.drop(index=mis.index[pairs["mis_row"].to_numpy()])
         unpaired_portal = portal.drop(index=portal.index[pairs["portal_row"].to_numpy()])
         unpaired_portal = _without_rejected_mis_rows(unpaired_portal, data.rejected_mis)
+        unpaired_mis = _without_rejected_portal_rows(unpaired_mis, data.rejected_portal)
         parts += [missing_on_portal(unpaired_mis, data.as_of, data.calendar), missing_in_mis(unpaired_portal)]
     parts.append(temporary_upns(mis, data.portal))
     if any(len(p) for p in parts):

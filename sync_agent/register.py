@@ -40,6 +40,10 @@ from sync_agent.sessions import last_session_on_or_before, session_dates, sessio
 
 logger = logging.getLogger(__name__)
 
+# Records that agree on these are one exclusion keyed twice: reconcile reports the copy as a
+# duplicate_record, and the checks here count it once, so a copy never inflates a total.
+SAME_EXCLUSION = ["laestab", "upn", "category", "start_date", "start_session"]
+
 
 def check_register(
     exclusions: pd.DataFrame,
@@ -50,7 +54,8 @@ def check_register(
 ) -> pd.DataFrame:
     """Run every register, threshold, roll and notification check; return one findings frame.
 
-    ``exclusions`` are validated MIS records (``validate.RECORD_COLUMNS``) inside the period;
+    ``exclusions`` are validated MIS records (``validate.RECORD_COLUMNS``) inside the period, of
+    which repeated copies of one exclusion (``SAME_EXCLUSION``) are checked once;
     ``marks`` the frame of ``attendance.validate_marks`` (or None: no register checks); ``pupils``
     the frame of ``pupils.validate_pupils`` (or None: no roll or pupil-details checks). The result
     has ``register_frames.REGISTER_FINDING_COLUMNS`` (plus ``id_field`` on some rows) and goes to
@@ -60,7 +65,7 @@ def check_register(
     from sync_agent.roll import late_notifications, removed_from_roll_early
     from sync_agent.thresholds import threshold_findings
 
-    exclusions = _in_calendar(exclusions, calendar)
+    exclusions = _in_calendar(exclusions, calendar).drop_duplicates(SAME_EXCLUSION).reset_index(drop=True)
     spans = exclusion_spans(exclusions, calendar)
     parts = [threshold_findings(exclusions, calendar, as_of, spans), late_notifications(exclusions, calendar)]
     if pupils is not None:

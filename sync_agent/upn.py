@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 CHECK_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
-_UPN_PATTERN = re.compile(r"^[A-Z]\d{11}[0-9A-Z]$")
+_UPN_PATTERN = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")
 _LETTER_CODES = np.array([ord(letter) for letter in CHECK_LETTERS], dtype=np.uint32)
 _WEIGHTS = np.arange(2, 14, dtype=np.int64)
 # Index in CHECK_LETTERS by code point, 0 for code points that are not one of its letters.

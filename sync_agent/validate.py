@@ -29,7 +29,7 @@ _EARLIEST = pd.Timestamp("1900-01-01")
 _LATEST = pd.Timestamp("2100-12-31")
 _WHOLE_NUMBER = re.compile(r"^\d+(\.0+)?$")
 _DECIMAL = re.compile(r"^\d+(\.\d+)?$")
-_LAESTAB = re.compile(r"\d{7}")
+_LAESTAB = re.compile(r"[0-9]{7}")
 
 RECORD_COLUMNS = [
     "source_file", "source_line", "portal_id", "laestab", "upn", "upn_temporary", "surname", "forename",
@@ -47,9 +47,9 @@ class ValidatedRecords:
     records: pd.DataFrame
     rejects: pd.DataFrame
     read: int  # records the input held, accepted or not
-    # LAESTAB, UPN and start date of the rejected rows, as far as they could be read: a portal
-    # record that matches one is not reported missing from the MIS, since its MIS row is in
-    # rejects.csv waiting to be corrected.
+    # LAESTAB, UPN, start date and line of the rejected rows, as far as they could be read: a
+    # record on the other side that matches one is not reported missing, since the rejected row is
+    # in rejects.csv waiting to be corrected.
     rejected_keys: pd.DataFrame | None = None
 
 
@@ -227,7 +227,7 @@ def validate_records(mapped: MappedRecords, mapping: Mapping, reasons: ReasonCod
         if column.startswith(EXTRA_PREFIX):
             records[column] = frame[column]
     accepted = records[~check.bad].reset_index(drop=True)
-    rejected_keys = records.loc[check.bad, ["laestab", "upn", "start_date"]].reset_index(drop=True)
+    rejected_keys = records.loc[check.bad, ["laestab", "upn", "start_date", "source_line"]].reset_index(drop=True)
     return ValidatedRecords(mapped.file, accepted, combine(check.rejects), len(frame), rejected_keys)
 
 

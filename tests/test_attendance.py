@@ -11,7 +11,7 @@ from sync_agent.connectors.attendance_layouts import read_attendance_layout
 from sync_agent.extract import extract
 from sync_agent.mapper import map_records
 from sync_agent.mapping import load_mapping
-from sync_agent.marks_reader import read_marks
+from sync_agent.marks_reader import read_marks, read_marks_with_counts
 
 DEFAULTS = {"laestab": LAESTAB}
 # Week of Monday 3 March 2025, and Monday 10 March AM.
@@ -160,3 +160,69 @@ def test_quoted_csv_uses_delimited_connector(tmp_path, calendar):
     marks, rejects, _count = read_marks(path, load_mapping("sims-attendance-csv"), calendar, defaults=DEFAULTS)
     assert sorted(marks["source_line"]) == [2, 4]
     assert rejects.empty
+
+
+def _crlf_csv(tmp_path, lines, name="attendance.csv") -> object:
+    path = tmp_path / name
+    path.write_bytes(("\r\n".join(["UPN,Date,Session,Mark", *lines]) + "\r\n").encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize(("gap", "cause"), [("", "blank"), (",,,", "empty")])
+def test_blank_line_skipped_in_both_paths(tmp_path, calendar, gap, cause):
+    rows = [f"{UPN},{day},{session},{mark}" for day, session, mark in MARKS[:4]]
+    path = _crlf_csv(tmp_path, [*rows[:2], gap, *rows[2:]])
+
+    result = read_marks_with_counts(path, load_mapping("sims-attendance-csv"), calendar, defaults=DEFAULTS)
+    (slow, slow_rejects), raw = _slow_read(path, "sims-attendance-csv", calendar)
+
+    assert result.rejects.empty
+    assert sorted(result.marks["source_line"]) == [2, 3, 5, 6]
+    assert result.read == 4
+    assert result.skipped == {cause: 1}
+    assert slow_rejects.empty
+    assert sorted(slow["source_line"]) == [2, 3, 5, 6]
+    assert dict(raw.skipped) == {cause: 1}
+
+
+def test_short_row_counted_as_no_mark(tmp_path, calendar):
+    rows = [f"{UPN},{day},{session},{mark}" for day, session, mark in MARKS[:4]]
+    rows[1] = f"{UPN},{MARKS[1][0]},{MARKS[1][1]}"
+    rows[2] = f"{UPN},{MARKS[2][0]},{MARKS[2][1]},"
+    path = _crlf_csv(tmp_path, rows)
+
+    result = read_marks_with_counts(path, load_mapping("sims-attendance-csv"), calendar, defaults=DEFAULTS)
+    (slow, slow_rejects), _raw = _slow_read(path, "sims-attendance-csv", calendar)
+
+    assert result.read == 4
+    assert result.no_mark == 2
+    assert result.rejects.empty
+    assert sorted(result.marks["source_line"]) == [2, 5]
+    assert _as_tuples(result.marks) == _as_tuples(slow)
+    assert slow_rejects.empty
+
+
+def test_no_mark_count_logged_without_upns(tmp_path, calendar, caplog):
+    rows = [f"{UPN},{day},{session},{mark}" for day, session, mark in MARKS[:3]]
+    rows[1] = f"{UPN},{MARKS[1][0]},{MARKS[1][1]}"
+    path = _crlf_csv(tmp_path, rows)
+
+    with caplog.at_level("INFO"):
+        read_marks(path, load_mapping("sims-attendance-csv"), calendar, defaults=DEFAULTS)
+
+    assert "1 left out as sessions with no mark" in caplog.text
+    assert "expected 4 columns, got 3" in caplog.text
+    assert UPN not in caplog.text
+
+
+def test_too_many_fields_rejected_and_counted(tmp_path, calendar):
+    rows = [f"{UPN},{day},{session},{mark}" for day, session, mark in MARKS[:3]]
+    rows[1] += ",extra"
+    path = _crlf_csv(tmp_path, rows)
+
+    result = read_marks_with_counts(path, load_mapping("sims-attendance-csv"), calendar, defaults=DEFAULTS)
+
+    assert result.read == 3
+    assert sorted(result.marks["source_line"]) == [2, 4]
+    assert list(result.rejects["line"]) == [3]
+    assert result.rejects["message"].iloc[0].startswith("record has 5 fields but the header has 4")

@@ -23,6 +23,7 @@ from sync_agent.la_config import load_la_config, school_config
 from sync_agent.la_executor import school_executor
 from sync_agent.la_progress import PhaseProgress
 from sync_agent.logsetup import PupilDataFilter
+from sync_agent.reports.la_overview import write_la_overview
 
 SAMPLE_LA = Path(__file__).resolve().parents[1] / "sample_data" / "la"
 AS_OF = dt.date(2025, 7, 23)
@@ -276,6 +277,84 @@ def test_la_toml_missing_reported(tmp_path, capsys):
 # --- rerun after a crash ------------------------------------------------------------------------
 
 
+def test_odd_folder_entries_listed_failed(la_dir, tmp_path):
+    (la_dir / "9402009").write_text("not a folder", encoding="utf-8")
+    (la_dir / "9402011").symlink_to(la_dir / "9402012")
+    (la_dir / "9402012").symlink_to(la_dir / "9402011")
+    (la_dir / "9402010").symlink_to(la_dir / "9402002", target_is_directory=True)
+    shutil.copytree(la_dir / "9402001", la_dir / "\uff19\uff14\uff10\uff12\uff10\uff10\uff17")  # fullwidth digits
+
+    outcome = run_direct(la_dir, tmp_path / "out")
+
+    schools = {s.laestab: s for s in outcome.overview.schools}
+    for laestab in ("9402009", "9402011", "9402012"):
+        assert schools[laestab].status == "failed"
+        assert "is not a folder" in schools[laestab].reason
+    assert schools["9402010"].status == "failed"
+    assert "is a link to" in schools["9402010"].reason
+    assert sorted(outcome.processed) == ["9402001", "9402002", "9402003", "9402004", "9402005"]
+    [fullwidth] = [s for s in outcome.overview.schools if not s.laestab.isascii()]
+    assert fullwidth.status == "failed"
+    assert "LAESTAB" in fullwidth.reason
+
+
+def test_rejected_portal_rows_listed_not_pushed(la_dir, tmp_path):
+    portal = la_dir / "portal" / "all-schools.csv"
+    text = portal.read_text(encoding="utf-8")
+    # Leon Harper's suspension is on the portal, but its start date is unreadable there.
+    portal.write_text(text.replace("FIXD,16/09/2024,AM", "FIXD,2024-09-16,AM", 1), encoding="utf-8")
+    out = tmp_path / "out"
+
+    outcome = run_direct(la_dir, out, push=True)
+    write_la_overview(outcome.overview, out)
+
+    assert [(r.line, r.field) for r in outcome.overview.portal_rejects] == [(3, "Start Date")]
+    with (out / "la-portal-rejects.csv").open(encoding="utf-8-sig", newline="") as handle:
+        assert [row["line"] for row in csv.DictReader(handle)] == ["3"]
+    with (out / "9402004" / "rejects.csv").open(encoding="utf-8-sig", newline="") as handle:
+        assert [(row["file"], row["line"]) for row in csv.DictReader(handle)] == [(str(portal), "3")]
+    school = json.loads((out / "9402004" / "reconciliation.json").read_text(encoding="utf-8"))
+    missing = [f for f in school["findings"] if f["kind"] == "missing_on_portal"]
+    assert "F940200421901" not in {f["upn"] for f in missing}
+    with (out / "9402004" / "push-plan.csv").open(encoding="utf-8-sig", newline="") as handle:
+        planned = [row["UPN"] for row in csv.DictReader(handle)]
+    assert planned
+    assert "F940200421901" not in planned
+
+
+def test_school_left_out_of_portal_not_pushed(la_dir, tmp_path):
+    portal = la_dir / "portal" / "all-schools.csv"
+    lines = portal.read_text(encoding="utf-8").splitlines(keepends=True)
+    portal.write_text("".join(line for line in lines if ",9402002," not in line), encoding="utf-8")
+
+    outcome = run_direct(la_dir, tmp_path / "out", push=True)
+
+    school = next(s for s in outcome.overview.schools if s.laestab == "9402002")
+    assert school.exit_code == 2
+    assert school.push is None
+    result = json.loads((tmp_path / "out" / "9402002" / "reconciliation.json").read_text(encoding="utf-8"))
+    [portal_input] = [i for i in result["inputs"] if i["kind"] == "portal"]
+    assert portal_input["status"] == "refused"
+    assert "none for LAESTAB 9402002" in portal_input["reason"]
+    assert not (tmp_path / "out" / "9402002" / "push-plan.csv").exists()
+
+
+@pytest.mark.parametrize(("old", "new", "expected_message"), [
+    ('mapping = "sims-csv"', 'mapping = "no-such-mapping"', "no-such-mapping"),
+    ('academic_year = "2024-25"', 'academic_year = "2024-2025"', "invalid academic year"),
+])
+def test_shared_setting_error_stops_early(la_dir, tmp_path, old, new, expected_message):
+    config = la_dir / "la.toml"
+    text = config.read_text(encoding="utf-8")
+    assert old in text
+    config.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=expected_message):
+        run_direct(la_dir, tmp_path / "out")
+
+    assert not (tmp_path / "out").exists()
+
+
 def test_rerun_redoes_only_unfinished(la_dir, tmp_path):
     out = tmp_path / "out"
     first = run_direct(la_dir, out)
@@ -293,6 +372,36 @@ def test_rerun_redoes_only_unfinished(la_dir, tmp_path):
     resumed = {s.laestab: s.resumed for s in second.overview.schools}
     assert resumed["9402001"] is True
     assert resumed["9402002"] is False
+
+
+def test_rerun_redoes_damaged_checkpoints(la_dir, tmp_path):
+    out = tmp_path / "out"
+    first = run_direct(la_dir, out)
+    (out / ".checkpoints" / "9402001" / "result.json").write_text("garbage{", encoding="utf-8")
+    (out / ".checkpoints" / "9402004" / "marks.parquet").unlink()
+
+    second = run_direct(la_dir, out)
+
+    assert sorted(second.processed) == ["9402001", "9402004"]
+    assert second.exit_code == first.exit_code
+    assert finding_keys([f.model_dump(mode="json") for f in second.overview.findings]) == \
+        finding_keys(expected()["findings"])
+    third = run_direct(la_dir, out)
+    assert third.processed == []
+
+
+def test_rerun_restores_deleted_reports(la_dir, tmp_path):
+    out = tmp_path / "out"
+    run_direct(la_dir, out)
+    shutil.rmtree(out / "9402002")
+    (out / "9402001" / "reconciliation.html").unlink()
+
+    second = run_direct(la_dir, out)
+
+    assert second.processed == []
+    for laestab in ("9402001", "9402002"):
+        assert (out / laestab / "reconciliation.html").is_file()
+        assert json.loads((out / laestab / "reconciliation.json").read_text(encoding="utf-8"))["school"]["laestab"] == laestab
 
 
 def test_rerun_redoes_changed_inputs(la_dir, tmp_path):

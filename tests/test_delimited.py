@@ -832,3 +832,89 @@ def test_plain_reader_leaves_structured_files(tmp_path):
     }
     for name, text in texts.items():
         assert _read_plain(tmp_path / "x.csv", text, ",", KNOWN_COLUMNS, "utf-8") is None, name
+
+
+# --- Stray carriage returns and rows of another width in plain exports -------------------------
+
+PORTAL_HEADER = ("Portal ID,LAESTAB,UPN,Surname,Forename,Date of Birth,Category,Start Date,Start Session,"
+                 "End Date,End Session,Sessions,Reason 1,Reason 2,Reason 3")
+PORTAL_RECORDS = [
+    f"EX-{n},8019999,D80199992400{n},Ashworth,Milo,14/02/2012,FIXD,04/03/2024,AM,05/03/2024,PM,4,DB,,"
+    for n in range(1, 6)
+]
+
+
+def test_stray_cr_rejects_only_its_line(tmp_path: Path) -> None:
+    path = write_export(tmp_path, [HEADER, RECORD_1, RECORD_2 + "\r,extra,fields", RECORD_3])
+
+    table = read(path)
+
+    assert table.frame["UPN"].tolist() == ["D801999924001", "K801999924005"]
+    assert lines_of(table) == [2, 4]
+    assert [reject[0] for reject in table.rejects] == [3]
+    assert "carriage return (CR)" in table.rejects[0][3]
+    assert "remove the CR" in table.rejects[0][3]
+
+
+def test_cr_line_endings_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes("\r".join([HEADER, RECORD_1, RECORD_2, RECORD_3, ""]).encode())
+
+    table = read(path)
+
+    assert table.frame["UPN"].tolist() == ["D801999924001", "T801999924002", "K801999924005"]
+    assert lines_of(table) == [2, 3, 4]
+    assert table.rejects == []
+
+
+def test_portal_stray_cr_rejected_on_line(tmp_path: Path) -> None:
+    from sync_agent.extract import extract
+    from sync_agent.mapping import load_mapping
+
+    lines = [PORTAL_HEADER, *PORTAL_RECORDS]
+    lines[4] += "\r,extra,fields"
+    path = write_export(tmp_path, lines)
+
+    table = extract(path, load_mapping("portal-csv"))
+
+    assert table.frame["Portal ID"].tolist() == ["EX-1", "EX-2", "EX-3", "EX-5"]
+    assert lines_of(table) == [2, 3, 4, 6]
+    assert [reject[0] for reject in table.rejects] == [5]
+    assert "carriage return (CR)" in table.rejects[0][3]
+
+
+@pytest.mark.parametrize("kind", ["exclusions", "portal"])
+def test_plain_export_wide_row_rejected(tmp_path: Path, kind: str) -> None:
+    from sync_agent.extract import extract
+    from sync_agent.mapping import load_mapping
+
+    header, records = (HEADER, [RECORD_1, RECORD_2, RECORD_3]) if kind == "exclusions" else (PORTAL_HEADER, PORTAL_RECORDS[:3])
+    width = header.count(",") + 1
+    lines = [header, *records]
+    lines[2] += ",extra,fields"
+    path = write_export(tmp_path, lines)
+
+    table = extract(path, load_mapping("sims-csv" if kind == "exclusions" else "portal-csv"))
+
+    assert lines_of(table) == [2, 4]
+    assert [reject[0] for reject in table.rejects] == [3]
+    assert table.rejects[0][3].startswith(f"record has {width + 2} fields but the header has {width}")
+
+
+@pytest.mark.parametrize("kind", ["exclusions", "portal"])
+def test_plain_export_short_row_padded(tmp_path: Path, kind: str) -> None:
+    from sync_agent.extract import extract
+    from sync_agent.mapping import load_mapping
+
+    header, records = (HEADER, [RECORD_1, RECORD_2, RECORD_3]) if kind == "exclusions" else (PORTAL_HEADER, PORTAL_RECORDS[:3])
+    lines = [header, *records]
+    lines[2] = ",".join(lines[2].split(",")[:4])
+    path = write_export(tmp_path, lines)
+
+    table = extract(path, load_mapping("sims-csv" if kind == "exclusions" else "portal-csv"))
+
+    assert lines_of(table) == [2, 3, 4]
+    assert table.rejects == []
+    last_column = header.split(",")[-1]
+    assert table.frame[last_column].iloc[1] == ""
+    assert table.frame.iloc[2, 0] == records[2].split(",")[0]

@@ -274,3 +274,17 @@ def test_run_la_checks_empty_inputs():
     marks = frame(mark(SCHOOL_A, "2025-03-17", "AM", "/")).iloc[0:0]
 
     assert run_la_checks(records, marks, None, []) == []
+
+
+def test_repeated_record_counted_once_across_schools():
+    from sync_agent.la_school import exclusion_frame
+
+    at_a = exclusion(SCHOOL_A, "2025-01-06", sessions=48)
+    at_b = exclusion(SCHOOL_B, "2025-03-03", sessions=44)
+    # School A keyed its suspension twice: 24 + 22 days is the true total, not 24 + 24 + 22.
+    school_a = exclusion_frame(frame(at_a, at_a))
+
+    findings = suspension_total_across_schools(pd.concat([school_a, frame(at_b)], ignore_index=True))
+
+    [finding] = findings
+    assert finding.actual == "46 days"

@@ -344,3 +344,31 @@ def test_same_day_push_sends_only_missing(tmp_path: Path) -> None:
     [finding] = compared(outcome.result.findings)
     assert (finding.kind, finding.start_session) == ("missing_on_portal", "PM")
     assert [p["start_session"] for p in push_candidates(outcome)] == ["PM"]
+
+
+def test_rejected_portal_row_not_missing(tmp_path: Path) -> None:
+    # The portal holds this suspension, but its row there has an unreadable start date.
+    outcome = run(tmp_path, [record(), permanent()], [record(start="2024-03-04"), permanent()])
+
+    assert [r.field for r in outcome.result.rejects] == ["Start Date"]
+    assert [f.kind for f in compared(outcome.result.findings)] == []
+    assert outcome.exit_code == 1
+
+
+def test_unopenable_export_refused_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync_agent import pipeline
+
+    def denied(path, *args):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    # Tests run as root, where file permissions do not stop a read, so the reader fails as it would.
+    monkeypatch.setattr(pipeline, "_read_and_validate", denied)
+    write_sims_csv(tmp_path / "exclusions.csv", [record()])
+    write_portal_csv(tmp_path / "portal.csv", [record()])
+    write_config(tmp_path)
+
+    outcome = reconcile_folder(tmp_path)
+
+    refused = [i for i in outcome.result.inputs if i.status == "refused"]
+    assert [i.reason for i in refused] == ["cannot be read (Permission denied); check that the file exists and its permissions"] * 2
+    assert outcome.exit_code == 2

@@ -198,3 +198,14 @@ def test_sample_school_register_findings():
     assert mark_rejects.empty
     assert pupil_rejects.empty
     assert found == sorted(key(f) for f in expected)
+
+
+def test_repeated_record_counted_once(calendar):
+    # 48 sessions are 24 days: keyed twice, the copy must not take the total past 45 days.
+    suspension = exclusion(start="2025-01-06", sessions=48)
+    records = exclusions_frame(suspension, suspension)
+
+    findings = finalise(check_register(records, None, None, calendar, AS_OF))
+
+    assert of_kind(findings, "suspension_limit_exceeded").empty
+    assert of_kind(findings, "board_review_required")["actual"].tolist() == ["24 days"]

@@ -16,7 +16,7 @@ from sync_agent.mapping import built_in_names, load_mapping
 
 logger = logging.getLogger(__name__)
 
-LAESTAB = re.compile(r"\d{7}")
+LAESTAB = re.compile(r"[0-9]{7}")
 
 
 def exclusions_mappings() -> list[str]:

@@ -1,7 +1,8 @@
 """The LA overview reports of a bulk import: ``la-overview.json``, ``.csv``, ``.html`` and ``.xlsx``.
 
 ``la-overview.json`` is the ``LaOverview`` model, the source of the others. ``la-overview.csv``
-has one row per school and ``la-findings.csv`` one row per LA-wide finding. The HTML page and the
+has one row per school, ``la-findings.csv`` one row per LA-wide finding and
+``la-portal-rejects.csv`` one row per rejected field of the LA portal export. The HTML page and the
 workbook list the schools needing a call first. Schools that failed come first. The others follow
 by the number of exclusions missing on the portal, then the age in school days of the oldest
 unreported one, then the number of open errors, each largest first. The same safety rules as a school's reports hold:
@@ -19,7 +20,7 @@ import xlsxwriter
 from sync_agent.la_result import LaOverview, SchoolSummary
 from sync_agent.reports.grouping import group_by_kind
 from sync_agent.reports.html_report import html_environment, render_template
-from sync_agent.reports.rows import FINDING_COLUMNS, cell_text, finding_row
+from sync_agent.reports.rows import FINDING_COLUMNS, REJECT_COLUMNS, cell_text, finding_row, reject_row
 from sync_agent.reports.safety import make_private_dir, neutralise_cell, open_private, write_private_bytes
 from sync_agent.reports.sheet_names import unique_sheet_name
 
@@ -46,12 +47,14 @@ def write_la_overview(overview: LaOverview, out_dir: Path) -> dict[str, Path]:
         "la-overview.json": out_dir / "la-overview.json",
         "la-overview.csv": out_dir / "la-overview.csv",
         "la-findings.csv": out_dir / "la-findings.csv",
+        "la-portal-rejects.csv": out_dir / "la-portal-rejects.csv",
         "la-overview.html": out_dir / "la-overview.html",
         "la-overview.xlsx": out_dir / "la-overview.xlsx",
     }
     write_private_bytes(written["la-overview.json"], overview.to_json().encode("utf-8"))
     _write_csv(written["la-overview.csv"], [SCHOOL_HEADINGS[c] for c in SCHOOL_COLUMNS], map(school_row, schools))
     _write_csv(written["la-findings.csv"], FINDING_COLUMNS, map(finding_row, overview.findings))
+    _write_csv(written["la-portal-rejects.csv"], REJECT_COLUMNS, map(reject_row, overview.portal_rejects))
     _write_html(overview, schools, written["la-overview.html"])
     _write_xlsx(overview, schools, written["la-overview.xlsx"])
     return written
