@@ -138,6 +138,14 @@ def test_bad_as_of(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "'01/06/2024' is not a date in the form YYYY-MM-DD" in capsys.readouterr().err
 
 
+def test_as_of_year_out_of_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    school(tmp_path, [record()], [record()])
+
+    assert run_cli(tmp_path, as_of="0001-01-01") == 2
+
+    assert "'0001-01-01' is outside 1990-01-01 to 2099-12-31; check the year" in capsys.readouterr().err
+
+
 def test_academic_year_option(tmp_path: Path) -> None:
     school(tmp_path, [record(start="10/07/2023", end="10/07/2023", sessions="2")], [])
 

@@ -37,13 +37,22 @@ OUT_OPTION = click.option(
 )
 
 
+# Exclusion records and term dates fall in these years; a date outside is a typing mistake.
+AS_OF_EARLIEST = dt.date(1990, 1, 1)
+AS_OF_LATEST = dt.date(2099, 12, 31)
+
+
 def parse_as_of(value: str | None) -> dt.date:
     if value is None:
         return dt.date.today()
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError as exc:
         raise click.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD", param_hint="--as-of") from exc
+    if not AS_OF_EARLIEST <= day <= AS_OF_LATEST:
+        raise click.BadParameter(f"{value!r} is outside {AS_OF_EARLIEST} to {AS_OF_LATEST}; check the year",
+                                 param_hint="--as-of")
+    return day
 
 
 class JsonFormatter(logging.Formatter):
