@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 
 REJECT_COLUMNS = ["file", "line", "field", "value", "message"]
+# A rejected value longer than this is cut in the reports: one runaway cell (a whole file in one
+# field) would otherwise fill rejects.csv and the HTML report.
+MAX_VALUE_CHARS = 200
 
 
 _EMPTY = pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS})
@@ -29,7 +32,7 @@ def reject_rows(
             "file": np.full(count, file, dtype=object),
             "line": lines.to_numpy(),
             "field": np.full(count, field, dtype=object),
-            "value": values.astype(object).to_numpy(),
+            "value": _shortened(values.astype(object).to_numpy()),
             "message": messages.astype(object).to_numpy(),
         }
     )
@@ -40,3 +43,16 @@ def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return empty_rejects()
     return pd.concat(frames, ignore_index=True).sort_values(["file", "line"], kind="stable", ignore_index=True)
+
+
+def _shortened(values: np.ndarray) -> np.ndarray:
+    """Return ``values`` with each text longer than ``MAX_VALUE_CHARS`` cut, saying how long it was."""
+    lengths = pd.Series(values, dtype=object).str.len().to_numpy(dtype=float, na_value=0)
+    long = np.flatnonzero(lengths > MAX_VALUE_CHARS)
+    if not len(long):
+        return values
+    values = values.copy()
+    for position in long:
+        text = values[position]
+        values[position] = f"{text[:MAX_VALUE_CHARS]}… ({len(text):,} characters in all)"
+    return values

@@ -500,3 +500,14 @@ def test_portal_json_builder_round_trip(tmp_path: Path) -> None:
     assert rejects_of(loaded) == []
     assert records_of(loaded)["category"].tolist() == ["suspension", "permanent"]
     assert json.loads(path.read_text(encoding="utf-8"))["items"][1]["sessions"] is None
+
+
+def test_runaway_value_shortened_in_rejects(tmp_path: Path) -> None:
+    path = tmp_path / "exclusions.csv"
+    write_sims_csv(path, [record(start="9" * 100_000), record()])
+
+    [reject] = rejects_of(load(path))
+
+    assert reject["field"] == "Start Date"
+    assert reject["value"] == "9" * 200 + "… (100,000 characters in all)"
+    assert len(records_of(load(path))) == 1
