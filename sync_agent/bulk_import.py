@@ -143,7 +143,7 @@ def _run_schools(pending: list[SchoolTask], options: BulkImportOptions) -> dict[
     if not pending:
         return runs
     with PhaseProgress("schools", len(pending), terminal=options.progress_terminal) as progress, \
-            school_executor(options.workers, options.scheduler) as executor:
+            school_executor(options.workers, options.scheduler, schools=len(pending)) as executor:
         futures = {executor.submit(run_school, task): task.laestab for task in pending}
         for future in as_completed(futures):
             laestab = futures[future]

@@ -357,10 +357,11 @@ def _distinct_ids(findings: pd.DataFrame) -> pd.DataFrame:
     clash = findings.duplicated("id", keep="first").to_numpy()
     if clash.any():
         rows = findings[clash]
+        # A frame column turns None into NaN, so blanks are read back as None.
+        columns = [rows[name].astype(object).where(rows[name].notna(), None)
+                   for name in ("kind", "laestab", "upn", "category", "_start", "_session", "_id_field")]
         findings.loc[clash, "id"] = [
-            finding_id(kind, laestab, upn, category, f"{start or ''} {session}".strip(), field)
-            for kind, laestab, upn, category, start, session, field in zip(
-                rows["kind"], rows["laestab"], rows["upn"], rows["category"], rows["_start"], rows["_session"],
-                rows["_id_field"])
+            finding_id(kind, laestab, upn, category, f"{start or ''} {session or ''}".strip(), field)
+            for kind, laestab, upn, category, start, session, field in zip(*columns)
         ]
     return findings.drop_duplicates("id")
