@@ -59,7 +59,7 @@ _BYTE_ORDER_MARKS = (
 _REEXPORT_ADVICE = "export it again as UTF-8 (in Excel: Save As, CSV UTF-8)"
 _CUT_OFF_ADVICE = (
     "the export is probably still being written or was copied before it finished; "
-    "wait until the MIS has finished writing it and run again"
+    "wait until the program writing it (the MIS, or the portal's download) has finished and run again"
 )
 
 # Messages of csv.Error after which parsing cannot resume on the next line. The csv module
@@ -317,7 +317,7 @@ def _refuse_if_empty(path: Path, data: bytes, text: str) -> None:
     if not data:
         raise InputRefused(
             path,
-            "empty export (0 bytes): the MIS may still be writing it or the copy failed, so export "
+            "empty export (0 bytes): it may still be being written or the copy failed, so export "
             "it again (an export with no records still has its header row)",
         )
     if not text.strip():

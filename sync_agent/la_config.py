@@ -89,6 +89,8 @@ class LaConfig(_Section):
 def find_la_config(import_dir: Path, explicit: Path | None) -> Path:
     """Return ``explicit`` (``--config``), else ``la.toml`` in the import folder."""
     candidate = explicit if explicit is not None else import_dir / LA_CONFIG_NAME
+    if explicit is None and not import_dir.is_dir():
+        raise ConfigError(f"the import folder {import_dir} was not found; check the path (one folder per school inside it)")
     if not candidate.is_file():
         origin = "--config" if explicit is not None else f"the import folder {import_dir}"
         raise ConfigError(

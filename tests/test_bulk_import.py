@@ -355,6 +355,13 @@ def test_shared_setting_error_stops_early(la_dir, tmp_path, old, new, expected_m
     assert not (tmp_path / "out").exists()
 
 
+def test_missing_import_folder_named(tmp_path, capsys):
+    code = main(["bulk-import", str(tmp_path / "no-such-folder"), "--as-of", AS_OF.isoformat()])
+
+    assert code == 2
+    assert "no-such-folder was not found; check the path" in capsys.readouterr().err
+
+
 def test_rerun_redoes_only_unfinished(la_dir, tmp_path):
     out = tmp_path / "out"
     first = run_direct(la_dir, out)
