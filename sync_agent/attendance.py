@@ -132,7 +132,8 @@ def validate_marks(mapped: MappedRecords, mapping: Mapping, calendar: SchoolCale
     if not keep.all():
         rows = np.flatnonzero(keep)
         columns = {name: values.iloc[rows] for name, values in columns.items()}
-    marks = pd.DataFrame(columns).reset_index(drop=True)
+    # copy=False: the columns are this step's own arrays, and a copy of a year of marks is costly.
+    marks = pd.DataFrame(columns, copy=False).reset_index(drop=True)
     marks.insert(5, "source_file", pd.Categorical.from_codes(np.zeros(len(marks), dtype=np.int8), [mapped.file]))
     logger.info("validated %d attendance marks from %s, %d rejected, %d left out as sessions with no mark",
                 len(marks), mapped.file, int(check.bad.sum()), int((blank_code & ~check.bad).sum()))
@@ -149,7 +150,7 @@ def _parse_dates(check: _MarkChecker, mapping: Mapping) -> pd.Series:
         if todo.any():
             parsed[todo] = pd.to_datetime(categories[todo], format=fmt, errors="coerce").astype("datetime64[s]")
     codes = values.cat.codes.to_numpy()
-    dates = pd.Series(parsed.to_numpy()[codes], index=values.index, dtype="datetime64[s]")
+    dates = pd.Series(parsed.to_numpy()[codes], index=values.index, dtype="datetime64[s]", copy=False)
     forms = " or ".join(_FORMAT_NAMES.get(f, f) for f in formats)
     check.add(dates.isna().to_numpy(), "date", f"{check.label('date')} is not a valid date in the form {forms}", values)
     return dates

@@ -30,6 +30,9 @@ HASHED_FIELDS = (
     "sessions",
     "category",
     "start_date",
+    # A pupil's morning and afternoon exclusions of one day may take the same id in turn, so the
+    # session tells a decision on one from the other.
+    "start_session",
     "due_date",
 )
 

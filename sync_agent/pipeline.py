@@ -67,12 +67,24 @@ def build_calendar(config: AgentConfig) -> SchoolCalendar:
 
 
 def expand_paths(config: AgentConfig, pattern: str) -> list[Path]:
-    """Return the files a source path names; a glob with no match yields the literal path."""
+    """Return the files a source path names, newest first; a glob with no match yields the literal path.
+
+    Of two copies of one exclusion the first read is kept and the other reported as a duplicate,
+    so the newest file comes first: a stale copy such as "exclusions (1).csv" never overrides the
+    current export (a record withdrawn since, say).
+    """
     full = config.resolve(pattern)
     if glob.has_magic(str(full)):
-        matches = sorted(Path(p) for p in glob.glob(str(full)))
+        matches = sorted((Path(p) for p in glob.glob(str(full))), key=lambda path: (-_modified(path), str(path)))
         return matches or [full]
     return [full]
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def load_input(

@@ -44,7 +44,7 @@ class ReconcileInput:
     calendar: SchoolDayCounter
     # LAESTAB, UPN and start date of MIS rows rejected by validation (see missing_in_mis).
     rejected_mis: pd.DataFrame | None = None
-    # The same of portal rows rejected by validation (see _without_rejected_portal_rows).
+    # The same of portal rows rejected by validation (see _without_rejected_rows).
     rejected_portal: pd.DataFrame | None = None
 
 
@@ -225,40 +225,32 @@ def missing_on_portal(mis: pd.DataFrame, as_of: dt.date, calendar: SchoolDayCoun
     return findings
 
 
-def _without_rejected_mis_rows(portal: pd.DataFrame, rejected: pd.DataFrame | None) -> pd.DataFrame:
-    """Leave out portal records whose MIS row was rejected: that row is in rejects.csv already.
+def _without_rejected_rows(records: pd.DataFrame, rejected: pd.DataFrame | None, what: str) -> pd.DataFrame:
+    """Leave out the records that a row rejected on the other side may be: that row is in rejects.csv.
 
-    Reporting them as missing from the MIS would ask the data manager to key them again.
+    Reporting such a record as missing would ask the data manager to key it again, or have push send
+    an exclusion the portal may hold already. A rejected row's start date or session may be the very
+    value that failed. So a rejected row of the same pupil holds back the records that agree with
+    it on the start date and session it has, and every record of the pupil where it has neither.
     """
-    if rejected is None or rejected.empty or portal.empty:
-        return portal
-    keys = rejected.dropna(subset=["start_date"])[["laestab", "upn", "start_date"]]
-    matched = portal.merge(keys.drop_duplicates(), on=["laestab", "upn", "start_date"], how="left", indicator=True)
-    keep = (matched["_merge"] == "left_only").to_numpy()
-    if not keep.all():
-        logger.info("%d portal records match rejected MIS rows and are not reported missing", int((~keep).sum()))
-    return portal[keep]
-
-
-def _without_rejected_portal_rows(mis: pd.DataFrame, rejected: pd.DataFrame | None) -> pd.DataFrame:
-    """Leave out MIS records that a rejected portal row may be: that row is in rejects.csv already.
-
-    A rejected row's start date may be the very value that failed. So a rejected row of the same
-    pupil with no readable start date holds back every record of that pupil, and one with a start
-    date holds back the records starting then. Reporting them as missing on the portal would have push
-    send an exclusion the portal may hold already.
-    """
-    if rejected is None or rejected.empty or mis.empty:
-        return mis
-    pupils = rejected[["laestab", "upn"]].astype(str)
-    undated = set(map(tuple, pupils[rejected["start_date"].isna().to_numpy()].to_numpy()))
-    dated = set(zip(pupils["laestab"], pupils["upn"], pd.to_datetime(rejected["start_date"])))
-    keys = zip(mis["laestab"].astype(str), mis["upn"].astype(str), pd.to_datetime(mis["start_date"]))
-    held = np.array([(laestab, upn) in undated or (laestab, upn, start) in dated for laestab, upn, start in keys])
+    if rejected is None or rejected.empty or records.empty:
+        return records
+    sessions = rejected["start_session"] if "start_session" in rejected else pd.Series(None, index=rejected.index)
+    held_keys = set()
+    for laestab, upn, start, session in zip(rejected["laestab"].astype(str), rejected["upn"].astype(str),
+                                            pd.to_datetime(rejected["start_date"]), sessions):
+        held_keys.add((laestab, upn, start if pd.notna(start) else None, session if session in ("AM", "PM") else None))
+    held = np.zeros(len(records), dtype=bool)
+    keys = zip(records["laestab"].astype(str), records["upn"].astype(str), pd.to_datetime(records["start_date"]),
+               records["start_session"])
+    for position, (laestab, upn, start, session) in enumerate(keys):
+        session = session if isinstance(session, str) else None
+        held[position] = any(key in held_keys for key in (
+            (laestab, upn, None, None), (laestab, upn, start, None), (laestab, upn, None, session),
+            (laestab, upn, start, session)))
     if held.any():
-        logger.info("%d MIS records match rejected portal rows and are not reported missing on the portal",
-                    int(held.sum()))
-    return mis[~held]
+        logger.info("%d %s match rejected rows and are not reported missing", int(held.sum()), what)
+    return records[~held]
 
 
 def missing_in_mis(portal: pd.DataFrame) -> pd.DataFrame:
@@ -305,8 +297,8 @@ def reconcile_findings(data: ReconcileInput) -> pd.DataFrame:
         parts += [portal_duplicates, compare_pairs(mis, portal, pairs)]
         unpaired_mis = mis.drop(index=mis.index[pairs["mis_row"].to_numpy()])
         unpaired_portal = portal.drop(index=portal.index[pairs["portal_row"].to_numpy()])
-        unpaired_portal = _without_rejected_mis_rows(unpaired_portal, data.rejected_mis)
-        unpaired_mis = _without_rejected_portal_rows(unpaired_mis, data.rejected_portal)
+        unpaired_portal = _without_rejected_rows(unpaired_portal, data.rejected_mis, "portal records")
+        unpaired_mis = _without_rejected_rows(unpaired_mis, data.rejected_portal, "MIS records")
         parts += [missing_on_portal(unpaired_mis, data.as_of, data.calendar), missing_in_mis(unpaired_portal)]
     parts.append(temporary_upns(mis, data.portal))
     if any(len(p) for p in parts):

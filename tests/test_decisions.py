@@ -92,6 +92,12 @@ def test_hash_covers_sessions_and_due_date() -> None:
 # ----- applying decisions
 
 
+def test_hash_covers_start_session() -> None:
+    morning = _mismatch().model_copy(update={"start_session": "AM"})
+
+    assert finding_values_hash(morning) != finding_values_hash(morning.model_copy(update={"start_session": "PM"}))
+
+
 def test_accepted_finding_marked_accepted(store: StateStore) -> None:
     finding = _mismatch()
     store.accept(finding.id, finding_values_hash(finding), "The LA confirmed 4 sessions", "jsmith", AT)

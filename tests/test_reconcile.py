@@ -372,3 +372,37 @@ def test_unopenable_export_refused_alone(tmp_path: Path, monkeypatch: pytest.Mon
     refused = [i for i in outcome.result.inputs if i.status == "refused"]
     assert [i.reason for i in refused] == ["cannot be read (Permission denied); check that the file exists and its permissions"] * 2
     assert outcome.exit_code == 2
+
+
+def test_rejected_pm_row_holds_back_pm_only(tmp_path: Path) -> None:
+    morning = record(start="04/03/2024", start_session="AM", end="04/03/2024", end_session="AM", sessions="1")
+    afternoon = record(start="04/03/2024", start_session="PM", end="04/03/2024", end_session="PM", sessions="1")
+    # The portal holds the afternoon one only, and its row there has an unknown category.
+    outcome = run(tmp_path, [morning, afternoon], [{**afternoon, "category": "ZZZZ"}])
+
+    findings = compared(outcome.result.findings)
+    assert [(f.kind, f.start_session) for f in findings] == [("missing_on_portal", "AM")]
+
+
+def test_rejected_mis_row_not_missing_in_mis(tmp_path: Path) -> None:
+    # The MIS row's start date is invalid, so it matches the portal record on the pupil alone.
+    outcome = run(tmp_path, [record(start="31/02/2024"), permanent()], [record(), permanent()])
+
+    assert [r.field for r in outcome.result.rejects] == ["Start Date"]
+    assert compared(outcome.result.findings) == []
+
+
+def test_stale_copy_never_overrides_current(tmp_path: Path) -> None:
+    import os
+
+    current = record(status="Withdrawn")
+    write_sims_csv(tmp_path / "exclusions (1).csv", [record()])
+    os.utime(tmp_path / "exclusions (1).csv", (1_600_000_000, 1_600_000_000))
+    write_sims_csv(tmp_path / "exclusions.csv", [current])
+    write_portal_csv(tmp_path / "portal.csv", [])
+    write_config(tmp_path, exclusions="exclusions*.csv")
+
+    findings = compared(reconcile_folder(tmp_path).result.findings)
+
+    # The current export withdrew the suspension, so nothing is missing on the portal.
+    assert [f.kind for f in findings] == ["duplicate_record"]
