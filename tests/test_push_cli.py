@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,25 @@ def test_push_yes_delivers_missing_once(school, capsys):
     assert second == 0
     assert "delivered: 0" in second_output
     assert len(portal.records) == before + 3
+
+
+def test_push_skips_accepted_finding(school, capsys):
+    folder, portal = school
+    before = set(portal.records)
+    assert main(["reconcile", "--config", str(folder / "agent.toml"), "--as-of", SAMPLE_AS_OF]) in (0, 1)
+    report = json.loads((folder / "reports" / "latest" / "reconciliation.json").read_text(encoding="utf-8"))
+    accepted = next(f for f in report["findings"] if f["kind"] == "missing_on_portal")
+    assert main(["accept", accepted["id"], "--reason", "the LA asked us not to log it",
+                 "--config", str(folder / "agent.toml")]) == 0
+    capsys.readouterr()
+
+    code = run(folder, "--yes")
+
+    assert code == 0
+    assert "delivered: 2" in capsys.readouterr().out
+    added = [record for key, record in portal.records.items() if key not in before]
+    assert len(added) == 2
+    assert accepted["upn"] not in {record["upn"] for record in added}
 
 
 def test_portal_check_reports_bad_token(school, monkeypatch, capsys):

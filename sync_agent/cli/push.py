@@ -16,10 +16,16 @@ logger = logging.getLogger(__name__)
 
 
 def _reconcile_for_push(config: AgentConfig, as_of, academic_year):
-    """Reconcile against a fresh read of the portal (never a stale export) for the HTTP target."""
+    """Reconcile against a fresh read of the portal (never a stale export) for the HTTP target.
+
+    Reviewer decisions are applied, so a missing_on_portal finding a reviewer accepted (the LA
+    asked for it not to be logged, say) is not sent, as ``sync`` does not send it either.
+    """
+    from sync_agent.cli.run_steps import read_decisions_if_any, reviewed
     from sync_agent.pipeline import resolve_period, run_reconcile
     from sync_agent.portal_http import make_http_reader, portal_client
 
+    decisions = read_decisions_if_any(config.resolve(config.state.path))
     if config.push.target == "http":
         if config.portal is None or not config.portal.url:
             raise ConfigError(
@@ -27,9 +33,10 @@ def _reconcile_for_push(config: AgentConfig, as_of, academic_year):
             )
         period = resolve_period(config, academic_year, as_of)
         client = portal_client(config)
-        return run_reconcile(config, as_of=as_of, academic_year=academic_year,
-                             portal_reader=make_http_reader(client, period)), client
-    return run_reconcile(config, as_of=as_of, academic_year=academic_year), None
+        outcome = run_reconcile(config, as_of=as_of, academic_year=academic_year,
+                                portal_reader=make_http_reader(client, period))
+        return reviewed(outcome, decisions), client
+    return reviewed(run_reconcile(config, as_of=as_of, academic_year=academic_year), decisions), None
 
 
 def _plan_folder(config: AgentConfig, out: Path | None) -> Path:
