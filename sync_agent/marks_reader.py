@@ -212,10 +212,14 @@ def _map_columns(path: Path, table: pa.Table, mapping: Mapping, source_columns: 
                 rejects.append(reject_rows(file, columns[LINE_COLUMN][unknown_rows], column,
                                            values[unknown_rows].astype(object), message))
             cleaned = translated.fillna("")
-        # Cleaning may merge categories ("am " and "AM"), so the row codes are renumbered.
+        # Cleaning may merge categories ("am " and "AM"), so the row codes are renumbered, unless
+        # every category stayed distinct and in place: then the codes stand as they are, which
+        # saves a pass over every row (23 million for an LA's year).
         new_codes, uniques = pd.factorize(cleaned)
-        row_codes = new_codes[values.cat.codes.to_numpy()]
-        columns[name] = pd.Series(pd.Categorical.from_codes(row_codes, categories=pd.Index(uniques)))
+        row_codes = values.cat.codes.to_numpy()
+        if len(uniques) != len(new_codes) or not np.array_equal(new_codes, np.arange(len(new_codes))):
+            row_codes = new_codes[row_codes]
+        columns[name] = pd.Series(pd.Categorical.from_codes(row_codes, categories=pd.Index(uniques)), copy=False)
     rejects_frame = pd.concat(rejects, ignore_index=True) if rejects else empty_rejects()
     logger.info("read %d marks from %s with pyarrow", count, path)
     # The columns are new arrays, so the frame takes them as they are rather than copying 23 million
