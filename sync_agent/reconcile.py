@@ -229,28 +229,44 @@ def _without_rejected_rows(records: pd.DataFrame, rejected: pd.DataFrame | None,
     """Leave out the records that a row rejected on the other side may be: that row is in rejects.csv.
 
     Reporting such a record as missing would ask the data manager to key it again, or have push send
-    an exclusion the portal may hold already. A rejected row's start date or session may be the very
-    value that failed. So a rejected row of the same pupil holds back the records that agree with
-    it on the start date and session it has, and every record of the pupil where it has neither.
+    an exclusion the portal may hold already. A rejected row's start date, session or UPN may be the
+    very value that failed. So a rejected row holds back the records of the same pupil (by UPN, or
+    by surname and forename) that agree with it on the start date and session it has, and every
+    record of that pupil where it has neither.
     """
     if rejected is None or rejected.empty or records.empty:
         return records
-    sessions = rejected["start_session"] if "start_session" in rejected else pd.Series(None, index=rejected.index)
     held_keys = set()
-    for laestab, upn, start, session in zip(rejected["laestab"].astype(str), rejected["upn"].astype(str),
-                                            pd.to_datetime(rejected["start_date"]), sessions):
-        held_keys.add((laestab, upn, start if pd.notna(start) else None, session if session in ("AM", "PM") else None))
+    for pupils, start, session in zip(_pupil_keys(rejected), pd.to_datetime(rejected["start_date"]),
+                                      _column(rejected, "start_session")):
+        start = start if pd.notna(start) else None
+        session = session if session in ("AM", "PM") else None
+        held_keys.update((pupil, start, session) for pupil in pupils)
     held = np.zeros(len(records), dtype=bool)
-    keys = zip(records["laestab"].astype(str), records["upn"].astype(str), pd.to_datetime(records["start_date"]),
-               records["start_session"])
-    for position, (laestab, upn, start, session) in enumerate(keys):
-        session = session if isinstance(session, str) else None
-        held[position] = any(key in held_keys for key in (
-            (laestab, upn, None, None), (laestab, upn, start, None), (laestab, upn, None, session),
-            (laestab, upn, start, session)))
+    keys = zip(_pupil_keys(records), pd.to_datetime(records["start_date"]), _column(records, "start_session"))
+    for position, (pupils, start, session) in enumerate(keys):
+        held[position] = any((pupil, day, half) in held_keys
+                             for pupil in pupils for day in (None, start) for half in (None, session))
     if held.any():
         logger.info("%d %s match rejected rows and are not reported missing", int(held.sum()), what)
     return records[~held]
+
+
+def _column(frame: pd.DataFrame, name: str) -> list:
+    return list(frame[name]) if name in frame else [None] * len(frame)
+
+
+def _pupil_keys(frame: pd.DataFrame) -> list[tuple]:
+    """Return, per row, the keys that name its pupil: LAESTAB with the UPN, and with both names."""
+    keys = []
+    for laestab, upn, surname, forename in zip(_column(frame, "laestab"), _column(frame, "upn"),
+                                               _column(frame, "surname"), _column(frame, "forename")):
+        laestab = str(laestab)
+        own = [(laestab, "upn", str(upn))] if isinstance(upn, str) and upn else []
+        if isinstance(surname, str) and surname.strip() and isinstance(forename, str) and forename.strip():
+            own.append((laestab, "name", surname.strip().casefold(), forename.strip().casefold()))
+        keys.append(own)
+    return keys
 
 
 def missing_in_mis(portal: pd.DataFrame) -> pd.DataFrame:

@@ -47,9 +47,9 @@ class ValidatedRecords:
     records: pd.DataFrame
     rejects: pd.DataFrame
     read: int  # records the input held, accepted or not
-    # LAESTAB, UPN, start date, start session and line of the rejected rows, as far as they could be
-    # read: a record on the other side that matches one is not reported missing, since the rejected
-    # row is in rejects.csv waiting to be corrected.
+    # LAESTAB, UPN, names, start date, start session and line of the rejected rows, as far as they
+    # could be read: a record on the other side that matches one is not reported missing, since the
+    # rejected row is in rejects.csv waiting to be corrected.
     rejected_keys: pd.DataFrame | None = None
 
 
@@ -227,7 +227,8 @@ def validate_records(mapped: MappedRecords, mapping: Mapping, reasons: ReasonCod
         if column.startswith(EXTRA_PREFIX):
             records[column] = frame[column]
     accepted = records[~check.bad].reset_index(drop=True)
-    rejected_keys = records.loc[check.bad, ["laestab", "upn", "start_date", "start_session", "source_line"]]
+    rejected_keys = records.loc[check.bad, ["laestab", "upn", "surname", "forename", "start_date", "start_session",
+                                            "source_line"]]
     rejected_keys = rejected_keys.reset_index(drop=True)
     return ValidatedRecords(mapped.file, accepted, combine(check.rejects), len(frame), rejected_keys)
 

@@ -406,3 +406,11 @@ def test_stale_copy_never_overrides_current(tmp_path: Path) -> None:
 
     # The current export withdrew the suspension, so nothing is missing on the portal.
     assert [f.kind for f in findings] == ["duplicate_record"]
+
+
+def test_rejected_row_with_bad_upn_held_by_name(tmp_path: Path) -> None:
+    # The portal holds this suspension, but its row there has a UPN with a wrong check letter.
+    outcome = run(tmp_path, [record(), permanent()], [record(upn="Z801999924001"), permanent()])
+
+    assert [r.field for r in outcome.result.rejects] == ["UPN"]
+    assert compared(outcome.result.findings) == []
