@@ -63,6 +63,11 @@ def make_http_reader(client: PortalClient, period: tuple[dt.date, dt.date]):
         mapping = load_mapping("portal-json")
         mapped = map_records(raw, mapping)
         validated = validate_records(mapped, mapping, reason_codes(config.codes.newer_cbds_from))
+        # The reader keeps its source as a file path, which turns the URL's "//" into "/", so the
+        # label is set again where a data manager reads it (rejects.csv).
+        validated.file = label
+        validated.rejects["file"] = label
+        validated.records["source_file"] = label
         summary = InputSummary(path=label, kind="portal", records=len(validated.records),
                                rejects=int(validated.rejects["line"].nunique()) if len(validated.rejects) else 0)
         logger.info("read %d portal records through the API", len(items))

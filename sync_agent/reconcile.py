@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -132,7 +133,9 @@ def split_duplicates(
     # The side goes into the id (not the shown field), so a record duplicated in both sources
     # gives two findings with distinct ids.
     findings["id_field"] = side
-    where = "line " + copies["source_line"].astype(str).to_numpy()
+    # The file is named because a source pattern may match several exports, a stale copy among them.
+    files = [Path(str(file)).name for file in copies["source_file"]]
+    where = "line " + copies["source_line"].astype(str).to_numpy() + " of " + np.array(files, dtype=object)
     if side == "portal":
         where = "portal id " + copies["portal_id"].fillna("").astype(str).to_numpy()
     label = "the MIS export" if side == "mis" else "the portal"

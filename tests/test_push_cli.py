@@ -73,6 +73,19 @@ def test_push_skips_accepted_finding(school, capsys):
     assert accepted["upn"] not in {record["upn"] for record in added}
 
 
+def test_push_exits_1_with_rejected_rows(school, capsys):
+    folder, portal = school
+    record = next(r for r in portal.records.values() if "2024-08-01" <= r["start_date"] <= "2025-07-31")
+    portal.records["EX-BAD"] = {**record, "id": "EX-BAD", "category": "ZZZZ"}
+
+    code = run(folder, "--yes")
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "delivered: 3" in captured.out
+    assert "1 rejected input row(s) need correcting" in captured.err
+
+
 def test_portal_check_reports_bad_token(school, monkeypatch, capsys):
     folder, _ = school
     monkeypatch.setenv(TOKEN_ENV, "wrong-token")

@@ -151,7 +151,7 @@ def test_duplicate_in_mis(tmp_path: Path) -> None:
     [finding] = outcome.result.findings
     assert finding.kind == "duplicate_record"
     assert finding.field is None
-    assert "more than once in the MIS export (copy at line 3)" in finding.message
+    assert "more than once in the MIS export (copy at line 3 of exclusions.csv)" in finding.message
 
 
 def test_duplicate_on_both_sides(tmp_path: Path) -> None:

@@ -89,3 +89,17 @@ def test_http_reconcile_stopped_portal_exits_2(tmp_path, monkeypatch, capsys):
     assert "unreachable" in error
     assert "check [portal] url" in error
     assert not (tmp_path / "out" / "reconciliation.json").exists()
+
+
+def test_http_reject_names_portal_url(tmp_path, monkeypatch):
+    import csv
+
+    with sample_school_on_portal(tmp_path / "school", monkeypatch) as portal:
+        record = next(r for r in portal.records.values() if "2024-08-01" <= r["start_date"] <= "2025-07-31")
+        portal.records["EX-BAD"] = {**record, "id": "EX-BAD", "category": "ZZZZ"}
+        reconcile(tmp_path / "school", tmp_path / "out")
+
+    with (tmp_path / "out" / "rejects.csv").open(encoding="utf-8-sig", newline="") as handle:
+        [reject] = list(csv.DictReader(handle))
+    assert reject["file"].startswith("http://127.0.0.1:")
+    assert reject["file"].endswith("(portal API)")

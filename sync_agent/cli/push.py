@@ -9,7 +9,7 @@ import click
 
 from sync_agent.cli.common import ACADEMIC_YEAR_OPTION, AS_OF_OPTION, CONFIG_OPTION, OUT_OPTION, parse_as_of
 from sync_agent.config import AgentConfig, load_config
-from sync_agent.errors import EXIT_CANNOT_RUN, EXIT_OK, ConfigError
+from sync_agent.errors import EXIT_ACTION_NEEDED, EXIT_CANNOT_RUN, EXIT_OK, ConfigError
 from sync_agent.lock import RunLock
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,11 @@ def push(config_path, out, as_of, academic_year, yes: bool, retry_failed: bool, 
                 with client:
                     summary = send(plan, client, journal)
     click.echo(summary.render())
+    if outcome.result.rejects:
+        # A rejected input row needs action whatever the push did, as the exit codes promise.
+        click.echo(f"{len(outcome.result.rejects)} rejected input row(s) need correcting; see the reconcile report.",
+                   err=True)
+        return max(summary.exit_code, EXIT_ACTION_NEEDED)
     return summary.exit_code
 
 
