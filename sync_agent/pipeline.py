@@ -297,6 +297,10 @@ def run_reconcile(
     """Run extract, map, validate, reconcile and the register checks for one school."""
     period_from, period_to = resolve_period(config, academic_year, as_of)
     calendar = build_calendar(config)
+    if calendar.terms and as_of > calendar.last_day:
+        # Past the last term no school day is counted, so ages and deadlines stop growing.
+        logger.warning("the as-of date %s is after the last term in %s (ending %s), so ages in school days "
+                       "stop there; add the next academic year's terms", as_of, calendar.source, calendar.last_day)
     exclusions, mappings = load_sources(config, "exclusions")
     if not exclusions:
         raise ConfigError(f"{config.config_path}: no [[sources]] entry of kind \"exclusions\"; add the MIS export")

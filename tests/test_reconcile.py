@@ -414,3 +414,15 @@ def test_rejected_row_with_bad_upn_held_by_name(tmp_path: Path) -> None:
 
     assert [r.field for r in outcome.result.rejects] == ["UPN"]
     assert compared(outcome.result.findings) == []
+
+
+def test_as_of_after_terms_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    (tmp_path / "term-dates.toml").write_text(
+        '[[terms]]\nname = "Spring"\nstart = 2024-01-08\nend = 2024-03-28\n', encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="sync_agent.pipeline"):
+        run(tmp_path, [record()], [record()], as_of="2024-06-01",
+            period='academic_year = "2023-24"\n\n[calendar]\npath = "term-dates.toml"')
+
+    assert "after the last term" in caplog.text
