@@ -24,6 +24,7 @@ from sync_agent.errors import SyncAgentError
 from sync_agent.la_checkpoint import Checkpoint, write_checkpoint
 from sync_agent.la_checks import EXCLUDED_CODE, EXCLUSION_COLUMNS, MARK_COLUMNS, PRESENT_CODES
 from sync_agent.pipeline import LoadedInput, RunOutcome, run_reconcile
+from sync_agent.push_step import missing_keys, record_key
 from sync_agent.register import SAME_EXCLUSION
 from sync_agent.reports import write_report_set
 
@@ -112,14 +113,12 @@ def exclusion_frame(mis: pd.DataFrame) -> pd.DataFrame:
 
 def pushable_records(outcome: RunOutcome) -> pd.DataFrame:
     """Return the MIS records behind open ``missing_on_portal`` findings: what a push would send."""
-    wanted = {(f.laestab, f.upn, f.category, pd.Timestamp(f.start_date), f.start_session)
-              for f in outcome.result.findings if f.kind == "missing_on_portal" and f.status == "open"}
+    wanted = missing_keys(outcome.result)
     mis = outcome.mis.reindex(columns=PUSH_COLUMNS)
     if not wanted or mis.empty:
         return mis.iloc[0:0].astype({"sessions": "float64"})
-    sessions = mis["start_session"].astype(object).where(mis["start_session"].notna(), None)
-    keys = zip(mis["laestab"], mis["upn"], mis["category"], pd.to_datetime(mis["start_date"]), sessions)
-    chosen = mis[[key in wanted for key in keys]].copy()
+    keys = zip(mis["laestab"], mis["upn"], mis["category"], mis["start_date"], mis["start_session"])
+    chosen = mis[[record_key(*key) in wanted for key in keys]].copy()
     chosen["sessions"] = pd.to_numeric(chosen["sessions"], errors="coerce").astype("float64")
     for column in ("date_of_birth", "start_date", "end_date"):
         chosen[column] = pd.to_datetime(chosen[column])

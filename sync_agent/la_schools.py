@@ -52,25 +52,23 @@ def discover_schools(import_dir: Path, la: LaConfig, *, skip: list[Path]) -> lis
         raise ConfigError(f"the import folder {import_dir} cannot be read: {exc.strerror}; check the path") from exc
     skipped = [path.resolve() for path in skip]
     entries: dict[str, SchoolEntry] = {}
-    seen: dict[Path, Path] = {}  # resolved folder -> the folder name it was first imported under
+    seen: dict[Path, Path] = {}  # resolved folder -> the folder it was first imported as
     for folder in paths:
         if not folder.is_dir():
             # Other files (la.toml, a README) are not schools, but an entry named by a LAESTAB is
             # meant to be one: a file saved in place of a folder, or a link that leads nowhere.
             if LAESTAB_PATTERN.fullmatch(folder.name):
-                entries[folder.name] = SchoolEntry(
-                    folder.name, folder, listed_name=la.school_names.get(folder.name),
-                    failure=f"{folder} is not a folder (a file, or a link that cannot be followed); "
-                            "each school needs a folder named by its LAESTAB holding its exports")
+                entries[folder.name] = _failed_entry(
+                    folder, la, f"{folder} is not a folder (a file, or a link that cannot be followed); "
+                                "each school needs a folder named by its LAESTAB containing its exports")
             continue
         resolved = folder.resolve()
         if any(_contains(resolved, path) for path in skipped):
             logger.debug("%s contains the LA's own files, so it is not a school folder", folder)
             continue
         if resolved in seen:
-            entries[folder.name] = SchoolEntry(
-                folder.name, folder, listed_name=la.school_names.get(folder.name),
-                failure=f"{folder} is a link to {seen[resolved]}, which is imported already; remove the link")
+            entries[folder.name] = _failed_entry(
+                folder, la, f"{folder} is a link to {seen[resolved]}, which is imported already; remove the link")
             continue
         seen[resolved] = folder
         entry = school_entry(folder, la)
@@ -79,6 +77,10 @@ def discover_schools(import_dir: Path, la: LaConfig, *, skip: list[Path]) -> lis
             entry.laestab = f"{entry.laestab} ({folder.name})"
         entries[entry.laestab] = entry
     return sorted(entries.values(), key=lambda e: e.laestab)
+
+
+def _failed_entry(folder: Path, la: LaConfig, reason: str) -> SchoolEntry:
+    return SchoolEntry(folder.name, folder, listed_name=la.school_names.get(folder.name), failure=reason)
 
 
 def school_entry(folder: Path, la: LaConfig) -> SchoolEntry:

@@ -17,6 +17,7 @@ import pandas as pd
 from sync_agent.codelists import categories
 from sync_agent.config import AgentConfig
 from sync_agent.pipeline import RunOutcome
+from sync_agent.result import Result
 
 if TYPE_CHECKING:
     from sync_agent.connectors.portal_rest import PortalClient
@@ -55,22 +56,32 @@ def wire_payload(record: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in payload.items() if value is not None or key in {"end_date", "end_session", "sessions"}}
 
 
+def missing_keys(result: Result) -> set[tuple]:
+    """Return the ``record_key`` of each open ``missing_on_portal`` finding of ``result``."""
+    return {(f.laestab, f.upn, f.category, f.start_date, f.start_session)
+            for f in result.findings if f.kind == "missing_on_portal" and f.status == "open"}
+
+
+def record_key(laestab: Any, upn: Any, category: Any, start_date: Any, start_session: Any) -> tuple:
+    """Return the key that ties an MIS record to its ``missing_on_portal`` finding.
+
+    The start session is part of it: a pupil's morning exclusion may be on the portal while the
+    afternoon one of the same day is missing, and only the missing one may be sent.
+    """
+    return (laestab, upn, category, pd.Timestamp(start_date).date(),
+            start_session if isinstance(start_session, str) else None)
+
+
 def push_candidates(outcome: RunOutcome) -> list[dict[str, Any]]:
     """Return the wire payloads of the MIS records behind open ``missing_on_portal`` findings."""
-    # The start session is part of the key: a pupil's morning exclusion may be on the portal while
-    # the afternoon one of the same day is missing, and only the missing one may be sent.
-    wanted = {
-        (f.laestab, f.upn, f.category, f.start_date, f.start_session)
-        for f in outcome.result.findings
-        if f.kind == "missing_on_portal" and f.status == "open"
-    }
+    wanted = missing_keys(outcome.result)
     if not wanted or outcome.mis.empty:
         return []
     payloads = []
     seen = set()
     for record in outcome.mis.to_dict("records"):
-        session = record["start_session"] if isinstance(record["start_session"], str) else None
-        key = (record["laestab"], record["upn"], record["category"], pd.Timestamp(record["start_date"]).date(), session)
+        key = record_key(record["laestab"], record["upn"], record["category"], record["start_date"],
+                         record["start_session"])
         if key in wanted and key not in seen:
             seen.add(key)
             payloads.append(wire_payload(record))
