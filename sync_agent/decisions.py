@@ -31,7 +31,7 @@ HASHED_FIELDS = (
     "category",
     "start_date",
     # A pupil's morning and afternoon exclusions of one day may take the same id in turn, so the
-    # session tells a decision on one from the other.
+    # session keeps a decision on one from applying to the other.
     "start_session",
     "due_date",
 )

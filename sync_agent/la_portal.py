@@ -9,8 +9,8 @@ handed to every school as refused, so no school compares against it.
 
 from __future__ import annotations
 
-import logging
 import hashlib
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,7 +35,7 @@ class LaPortal:
     summary: InputSummary
     records: pd.DataFrame | None
     rejects: pd.DataFrame
-    # LAESTAB, UPN, start date and line of each rejected row (``ValidatedRecords.rejected_keys``).
+    # What could be read of each rejected row (``ValidatedRecords.rejected_keys``).
     rejected_keys: pd.DataFrame | None = None
     # Row positions per LAESTAB and one hash per row, worked out once for the whole export: a
     # few hundred schools each filtering and hashing the export would cost seconds.

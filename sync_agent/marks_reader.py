@@ -212,9 +212,9 @@ def _map_columns(path: Path, table: pa.Table, mapping: Mapping, source_columns: 
                 rejects.append(reject_rows(file, columns[LINE_COLUMN][unknown_rows], column,
                                            values[unknown_rows].astype(object), message))
             cleaned = translated.fillna("")
-        # Cleaning may merge categories ("am " and "AM"), so the row codes are renumbered, unless
-        # every category stayed distinct and in place: then the codes stand as they are, which
-        # saves a pass over every row (23 million for an LA's year).
+        # Cleaning may merge categories ("am " and "AM"), so the row codes are renumbered. When every
+        # category stayed distinct and in place the codes stand, which saves a pass over every row
+        # (23 million for an LA's year).
         new_codes, uniques = pd.factorize(cleaned)
         row_codes = values.cat.codes.to_numpy()
         if len(uniques) != len(new_codes) or not np.array_equal(new_codes, np.arange(len(new_codes))):

@@ -43,9 +43,10 @@ class ReconcileInput:
     portal: pd.DataFrame | None  # validated portal records inside the period; None when refused
     as_of: dt.date
     calendar: SchoolDayCounter
-    # LAESTAB, UPN and start date of MIS rows rejected by validation (see missing_in_mis).
+    # What could be read of the MIS rows rejected by validation (``ValidatedRecords.rejected_keys``):
+    # portal records they may be are not reported missing (see _without_rejected_rows).
     rejected_mis: pd.DataFrame | None = None
-    # The same of portal rows rejected by validation (see _without_rejected_rows).
+    # The same of the portal rows rejected by validation.
     rejected_portal: pd.DataFrame | None = None
 
 

@@ -68,8 +68,8 @@ def finding_rows(records: pd.DataFrame, kind: str, **columns) -> pd.DataFrame:
         "category": value("category") if "category" in columns else records["category"].astype(object).to_numpy(),
         "start_date": (pd.to_datetime(pd.Series(value("start_date"))) if "start_date" in columns
                        else records["start_date"].to_numpy()),
-        # A finding about one record carries its start session, which tells a pupil's morning and
-        # afternoon exclusions of one day apart; a finding dated some other way has none.
+        # A finding about one record carries its start session, which distinguishes a pupil's
+        # morning and afternoon exclusions of one day. A finding dated some other way has none.
         "start_session": (records["start_session"].to_numpy(dtype=object)
                           if "start_date" not in columns and "start_session" in records else value("start_session")),
         "field": value("field"),

@@ -48,8 +48,8 @@ class ValidatedRecords:
     rejects: pd.DataFrame
     read: int  # records the input held, accepted or not
     # LAESTAB, UPN, names, start date, start session and line of the rejected rows, as far as they
-    # could be read: a record on the other side that matches one is not reported missing, since the
-    # rejected row is in rejects.csv waiting to be corrected.
+    # could be read. A record on the other side that matches one is not reported missing, because
+    # the rejected row is in rejects.csv waiting to be corrected.
     rejected_keys: pd.DataFrame | None = None
 
 

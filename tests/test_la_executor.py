@@ -39,7 +39,7 @@ TAG_VARIABLE = "SYNC_AGENT_TEST_PROCESS_TAG"
 START_TIMEOUT = 120.0
 EXIT_TIMEOUT = 60.0
 RERUN_TIMEOUT = 300.0
-# How long run_first_school_only holds a school back. The test stops its worker long before this.
+# How long run_first_school_only delays a school. The test stops its worker long before this.
 HOLD_SECONDS = 600
 
 # Runs ``sync-agent`` with every school but the first held back, so a test can stop the import

@@ -347,7 +347,7 @@ def test_same_day_push_sends_only_missing(tmp_path: Path) -> None:
 
 
 def test_rejected_portal_row_not_missing(tmp_path: Path) -> None:
-    # The portal holds this suspension, but its row there has an unreadable start date.
+    # The portal has this suspension, but its row there has an unreadable start date.
     outcome = run(tmp_path, [record(), permanent()], [record(start="2024-03-04"), permanent()])
 
     assert [r.field for r in outcome.result.rejects] == ["Start Date"]
@@ -377,7 +377,7 @@ def test_unopenable_export_refused_alone(tmp_path: Path, monkeypatch: pytest.Mon
 def test_rejected_pm_row_holds_back_pm_only(tmp_path: Path) -> None:
     morning = record(start="04/03/2024", start_session="AM", end="04/03/2024", end_session="AM", sessions="1")
     afternoon = record(start="04/03/2024", start_session="PM", end="04/03/2024", end_session="PM", sessions="1")
-    # The portal holds the afternoon one only, and its row there has an unknown category.
+    # The portal has the afternoon one only, and its row there has an unknown category.
     outcome = run(tmp_path, [morning, afternoon], [{**afternoon, "category": "ZZZZ"}])
 
     findings = compared(outcome.result.findings)
@@ -409,7 +409,7 @@ def test_stale_copy_never_overrides_current(tmp_path: Path) -> None:
 
 
 def test_rejected_row_with_bad_upn_held_by_name(tmp_path: Path) -> None:
-    # The portal holds this suspension, but its row there has a UPN with a wrong check letter.
+    # The portal has this suspension, but its row there has a UPN with a wrong check letter.
     outcome = run(tmp_path, [record(), permanent()], [record(upn="Z801999924001"), permanent()])
 
     assert [r.field for r in outcome.result.rejects] == ["UPN"]
