@@ -113,12 +113,12 @@ def exclusion_frame(mis: pd.DataFrame) -> pd.DataFrame:
 
 def pushable_records(outcome: RunOutcome) -> pd.DataFrame:
     """Return the MIS records behind open ``missing_on_portal`` findings: what a push would send."""
-    wanted = missing_keys(outcome.result)
+    missing = missing_keys(outcome.result)
     mis = outcome.mis.reindex(columns=PUSH_COLUMNS)
-    if not wanted or mis.empty:
+    if not missing or mis.empty:
         return mis.iloc[0:0].astype({"sessions": "float64"})
     keys = zip(mis["laestab"], mis["upn"], mis["category"], mis["start_date"], mis["start_session"])
-    chosen = mis[[record_key(*key) in wanted for key in keys]].copy()
+    chosen = mis[[record_key(*key) in missing for key in keys]].copy()
     chosen["sessions"] = pd.to_numeric(chosen["sessions"], errors="coerce").astype("float64")
     for column in ("date_of_birth", "start_date", "end_date"):
         chosen[column] = pd.to_datetime(chosen[column])
@@ -141,9 +141,9 @@ def compact_marks(marks: pd.DataFrame, first: dt.date, last: dt.date) -> pd.Data
     # values and row codes, never on one Python string per mark.
     code_rows, code_values = pd.factorize(marks["code"])
     codes = pd.Index(np.asarray(code_values, dtype=object).astype(str)).str.upper()
-    wanted = np.append(codes.isin([EXCLUDED_CODE, *PRESENT_CODES]), False)  # code -1 (no code) is never kept
+    kept_codes = np.append(codes.isin([EXCLUDED_CODE, *PRESENT_CODES]), False)  # code -1 (no code) is never kept
     dates = pd.to_datetime(marks["date"]).astype("datetime64[s]")
-    keep = wanted[code_rows] & ((dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last))).to_numpy()
+    keep = kept_codes[code_rows] & ((dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last))).to_numpy()
     rows = np.flatnonzero(keep)
     upper_rows, upper_values = pd.factorize(codes)
     frame = pd.DataFrame({

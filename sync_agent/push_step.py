@@ -74,15 +74,15 @@ def record_key(laestab: Any, upn: Any, category: Any, start_date: Any, start_ses
 
 def push_candidates(outcome: RunOutcome) -> list[dict[str, Any]]:
     """Return the wire payloads of the MIS records behind open ``missing_on_portal`` findings."""
-    wanted = missing_keys(outcome.result)
-    if not wanted or outcome.mis.empty:
+    missing = missing_keys(outcome.result)
+    if not missing or outcome.mis.empty:
         return []
     payloads = []
     seen = set()
     for record in outcome.mis.to_dict("records"):
         key = record_key(record["laestab"], record["upn"], record["category"], record["start_date"],
                          record["start_session"])
-        if key in wanted and key not in seen:
+        if key in missing and key not in seen:
             seen.add(key)
             payloads.append(wire_payload(record))
     return payloads

@@ -229,7 +229,7 @@ def missing_on_portal(mis: pd.DataFrame, as_of: dt.date, calendar: SchoolDayCoun
     return findings
 
 
-def _without_rejected_rows(records: pd.DataFrame, rejected: pd.DataFrame | None, what: str) -> pd.DataFrame:
+def _without_rejected_rows(records: pd.DataFrame, rejected: pd.DataFrame | None, label: str) -> pd.DataFrame:
     """Leave out the records that a row rejected on the other side may be: that row is in rejects.csv.
 
     Reporting such a record as missing would ask the data manager to key it again, or have push send
@@ -252,7 +252,7 @@ def _without_rejected_rows(records: pd.DataFrame, rejected: pd.DataFrame | None,
         held[position] = any((pupil, day, half) in held_keys
                              for pupil in pupils for day in (None, start) for half in (None, session))
     if held.any():
-        logger.info("%d %s match rejected rows and are not reported missing", int(held.sum()), what)
+        logger.info("%d %s match rejected rows and are not reported missing", int(held.sum()), label)
     return records[~held]
 
 
